@@ -1,0 +1,41 @@
+# ppo-bench: every target creates .venv and installs the pinned stack into it when missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 2
+
+.PHONY: help venv test test-fast lint benchmark report lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(STAMP)  ## create .venv with the pinned stack
+
+lint: $(STAMP)  ## ruff, snakemake --lint, snakefmt --check
+	$(BIN)/ruff check ppo tests benchmarks
+	$(BIN)/ruff format --check ppo tests benchmarks
+
+test: lint  ## the whole test suite (what CI runs)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## the tests not marked slow, while editing
+	$(BIN)/python -m pytest -m "not slow"
+
+benchmark: $(STAMP)  ## the full default benchmark, report included (CORES=2)
+	$(BIN)/snakemake --cores $(CORES)
+
+lock: $(STAMP)  ## regenerate requirements.lock from the current .venv
+	{ head -2 requirements.lock; $(BIN)/pip freeze | grep -v -E '^(-e|ppo-bench)' | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:  ## remove generated results (keeps .venv)
+	rm -rf results .snakemake report/figures report/media report/envs report/index.html report/README.md

@@ -1,0 +1,5 @@
+import sys
+
+from ppo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,111 @@
+"""Rollout storage and Generalized Advantage Estimation, vectorized over envs.
+
+Arrays are stored as (n_steps, n_envs) and flattened on read into a new RolloutBatch; nothing is
+reshaped in place. Storage is preallocated once and overwritten every rollout.
+
+Autoreset: the vector envs use NEXT_STEP autoreset (envs.py). When step t ends an episode in env i,
+the observation the policy sees at t+1 is that episode's final observation; the env ignores the
+action taken at t+1 and answers with reward 0 and the reset observation. So step t+1 is not a
+transition of the MDP: it is stored with valid=False and masked out of GAE and the update. Its value
+estimate V(final observation) is exactly what a truncated step t must bootstrap from.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+
+class RolloutBatch(NamedTuple):
+    """Flattened valid transitions of one rollout, ready for minibatching. All tensors have length N."""
+
+    obs: torch.Tensor  # (N, obs_dim) float32
+    actions: torch.Tensor  # (N,) int64
+    log_probs: torch.Tensor  # (N,) log pi_old(a|s)
+    values: torch.Tensor  # (N,) V_old(s)
+    advantages: torch.Tensor  # (N,) GAE(gamma, lambda)
+    returns: torch.Tensor  # (N,) advantages + values: the value target
+
+
+class RolloutBuffer:
+    def __init__(self, n_steps: int, n_envs: int, obs_dim: int):
+        self.n_steps, self.n_envs = n_steps, n_envs
+        shape = (n_steps, n_envs)
+        self.obs = torch.zeros((*shape, obs_dim), dtype=torch.float32)
+        self.actions = torch.zeros(shape, dtype=torch.int64)
+        self.log_probs = torch.zeros(shape, dtype=torch.float32)
+        self.values = torch.zeros(shape, dtype=torch.float32)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.truncated = np.zeros(shape, dtype=bool)
+        self.valid = np.zeros(shape, dtype=bool)
+        self.advantages = np.zeros(shape, dtype=np.float32)
+        self.returns = np.zeros(shape, dtype=np.float32)
+        self.pos = 0
+
+    def add(self, obs, actions, log_probs, values, rewards, terminated, truncated, valid) -> None:
+        """Store step `pos` for every env. `valid` is False where this step is an autoreset step."""
+        t = self.pos
+        self.obs[t] = obs
+        self.actions[t] = actions
+        self.log_probs[t] = log_probs
+        self.values[t] = values
+        self.rewards[t] = rewards
+        self.terminated[t] = terminated
+        self.truncated[t] = truncated
+        self.valid[t] = valid
+        self.pos += 1
+
+    @property
+    def full(self) -> bool:
+        return self.pos == self.n_steps
+
+    def compute_returns_and_advantage(self, last_values: np.ndarray, gamma: float, gae_lambda: float) -> None:
+        """GAE (Schulman et al. 2016, eq. 16), a backward loop over steps, vectorized over envs.
+
+        delta_t = r_t + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t)
+        A_t     = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}       done = terminated or truncated
+
+        Termination is not truncation: a terminal state is worth 0, but a time-limit truncation still
+        bootstraps from V(final observation), which under NEXT_STEP autoreset is V(s_{t+1}) as stored.
+        Either way the lambda-chain stops at the episode's end. lambda=0 gives the one-step TD error
+        A_t = delta_t; lambda=1 gives the discounted Monte Carlo return minus V(s_t) (bootstrapped at the
+        rollout's end and at truncations). Returns (value targets) are A_t + V(s_t).
+
+        `last_values` is V of the observation after the last stored step, shape (n_envs,).
+        """
+        assert self.full, "compute_returns_and_advantage needs a full rollout"
+        values = self.values.numpy()
+        next_values = np.append(values[1:], last_values[None].astype(np.float32), axis=0)
+        not_terminal = 1.0 - self.terminated
+        not_done = 1.0 - (self.terminated | self.truncated)
+        deltas = self.rewards + gamma * next_values * not_terminal - values
+        last_gae = np.zeros(self.n_envs, dtype=np.float32)
+        for t in reversed(range(self.n_steps)):
+            last_gae = deltas[t] + gamma * gae_lambda * not_done[t] * last_gae
+            # Autoreset steps carry no transition; zero them so they contribute nothing anywhere.
+            last_gae = last_gae * self.valid[t]
+            self.advantages[t] = last_gae
+        self.returns[:] = self.advantages + values
+
+    def get(self) -> RolloutBatch:
+        """The valid transitions, flattened (step-major) into new tensors; the storage is untouched."""
+        mask = torch.from_numpy(self.valid.reshape(-1))
+        self.pos = 0
+        return RolloutBatch(
+            obs=self.obs.reshape(-1, self.obs.shape[-1])[mask],
+            actions=self.actions.reshape(-1)[mask],
+            log_probs=self.log_probs.reshape(-1)[mask],
+            values=self.values.reshape(-1)[mask],
+            advantages=torch.from_numpy(self.advantages.reshape(-1))[mask],
+            returns=torch.from_numpy(self.returns.reshape(-1))[mask],
+        )
+
+
+def minibatch_indices(n_samples: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch: a fresh random permutation cut into minibatches, so every sample is used exactly once.
+    The last minibatch is smaller when batch_size does not divide n_samples."""
+    permutation = torch.randperm(n_samples, generator=generator)
+    return list(permutation.split(batch_size))

@@ -1,0 +1,179 @@
+"""`python -m ppo <verb>`: thin commands that parse, call one package function, and write outputs.
+
+Exit codes: 0 ok, 1 the run failed (e.g. a numerical guard tripped), 2 bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ppo.config import AGENTS, ConfigError, Hyperparameters, parse_overrides, resolve
+from ppo.envs import EVAL_SEED_BASE, EnvError, env_info, resolve_env_id
+
+USAGE_ERRORS = (ConfigError, EnvError)
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; allowed: integers >= 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive; allowed: integers >= 1")
+    return value
+
+
+def _hyperparameter_help() -> str:
+    lines = ["hyperparameters for --set (defaults depend on the agent's preset for the env):"]
+    lines += [f"  {name:<20} {text}" for name, text in Hyperparameters.field_help().items()]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ppo", description="ppo-bench: train, evaluate and report PPO agents.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    train = verbs.add_parser(
+        "train",
+        help="train one agent on one env with one seed and write a run directory",
+        description="Train one (env, agent, seed) and write episodes.csv, evals.csv, model.pt (ppo only), run.json.",
+        epilog=_hyperparameter_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument(
+        "--env", required=True, help="Gymnasium id, e.g. CartPole-v1, LunarLander-v3 (LunarLander-v2 maps to v3)"
+    )
+    train.add_argument(
+        "--agent", required=True, choices=AGENTS, help="random | ppo-article (the article's settings) | ppo (tuned)"
+    )
+    train.add_argument(
+        "--seed", required=True, type=_non_negative_int, help="seeds torch, numpy, the envs and action sampling"
+    )
+    train.add_argument("--out", required=True, help="run directory to write (created if missing)")
+    train.add_argument("--total-timesteps", type=_positive_int, help="env steps to train for (overrides the preset)")
+    train.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter; VALUE is YAML; repeatable"
+    )
+    train.add_argument(
+        "--eval-every", type=_positive_int, help="env steps between periodic greedy evaluations (default: budget / 20)"
+    )
+    train.add_argument("--eval-episodes", type=_positive_int, default=10, help="episodes per periodic evaluation (default 10)")
+    train.add_argument(
+        "--final-eval-episodes", type=_positive_int, default=100, help="episodes of the final evaluation (default 100)"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+
+    evaluate = verbs.add_parser(
+        "evaluate",
+        help="re-evaluate a saved ppo model greedily on the fixed evaluation seeds",
+        description="Load RUN/model.pt and play N greedy episodes on the fixed evaluation seeds; prints a JSON summary.",
+    )
+    evaluate.add_argument("--run", required=True, help="a finished ppo run directory (with run.json and model.pt)")
+    evaluate.add_argument("--episodes", type=_positive_int, default=100, help="episodes to play (default 100)")
+    evaluate.add_argument("--env", help="evaluate on this env instead of the run's own (must match its spaces)")
+    evaluate.add_argument("--out", help="also write the per-episode returns to this CSV")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate}[args.verb](args)
+    except USAGE_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FloatingPointError as err:
+        print(f"error: training stopped: {err}", file=sys.stderr)
+        return 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ppo.atomic import check_writable_dir
+    from ppo.random_agent import run_random
+    from ppo.results import write_run
+    from ppo.runlog import EvalSettings, Progress
+    from ppo.system import git_commit, host, versions
+    from ppo.train import train_ppo
+
+    # Everything is checked before anything is written or any env step is taken.
+    env_id, notice = resolve_env_id(args.env)
+    overrides = parse_overrides(args.set)
+    if args.total_timesteps is not None:
+        overrides["total_timesteps"] = args.total_timesteps
+    hp, tuned = resolve(args.agent, env_id, overrides)
+    info = env_info(env_id)
+    check_writable_dir(args.out)
+    if notice:
+        print(notice, file=sys.stderr)
+    if not tuned:
+        print(f"note: no tuned {args.agent} settings for {env_id}; training with the general defaults", file=sys.stderr)
+
+    evaluation = EvalSettings(
+        every=args.eval_every or max(hp.rollout_size, hp.total_timesteps // 20),
+        episodes=args.eval_episodes,
+        final_episodes=args.final_eval_episodes,
+    )
+    progress = Progress(hp.n_iterations * hp.rollout_size, f"{args.agent} {env_id} seed {args.seed}", enabled=not args.quiet)
+    run = run_random if args.agent == "random" else train_ppo
+    result = run(env_id, hp, args.seed, evaluation, progress)
+
+    meta = {
+        "env": env_id,
+        "env_requested": args.env,
+        "agent": args.agent,
+        "seed": args.seed,
+        "tuned_preset": tuned,
+        "hyperparameters": hp.to_dict(),
+        "evaluation": {**evaluation.__dict__, "seed_base": EVAL_SEED_BASE},
+        "solved_threshold": info.solved_threshold,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "host": host(),
+    }
+    model_meta = {
+        "env_id": env_id,
+        "obs_dim": info.obs_dim,
+        "n_actions": info.n_actions,
+        "net_arch": list(hp.net_arch),
+        "activation": hp.activation,
+    }
+    run_json = write_run(args.out, result, meta, model_meta if args.agent != "random" else None)
+    final = run_json["final_eval"]
+    print(
+        f"{args.agent} {env_id} seed {args.seed}: final greedy return {final['mean_return']:.1f} ± {final['std_return']:.1f} "
+        f"over {final['episodes']} episodes; {run_json['total_steps']} steps in {run_json['train_seconds']:.1f} s "
+        f"({run_json['steps_per_second']:.0f} steps/s), evaluation {run_json['eval_seconds']:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ppo.evaluate import Evaluator, greedy_policy
+    from ppo.results import load_policy, read_run_json, summarize_returns, write_csv
+
+    run = read_run_json(args.run)
+    env_id, notice = resolve_env_id(args.env or run["env"])
+    if notice:
+        print(notice, file=sys.stderr)
+    info = env_info(env_id)
+    policy = load_policy(args.run, info.obs_dim, info.n_actions)
+    evaluator = Evaluator(env_id, min(args.episodes, 20))
+    episodes = evaluator.run(greedy_policy(policy), args.episodes)
+    evaluator.close()
+    if args.out:
+        rows = [(k, float(r), int(n)) for k, (r, n) in enumerate(zip(episodes.returns, episodes.lengths))]
+        write_csv(Path(args.out), rows, ("episode", "return", "length"))
+    print(json.dumps({"env": env_id, "run": str(args.run), **summarize_returns(episodes.returns)}))
+    return 0

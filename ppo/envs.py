@@ -1,0 +1,105 @@
+"""Making environments: id resolution with friendly aliases, env metadata, vectorized envs.
+
+Every vector env here uses Gymnasium's NEXT_STEP autoreset (the default, and the only mode of the fast
+built-in CartPole vector env): the step that ends an episode returns the *final* observation, and the
+next step ignores its action, returns reward 0 and the reset observation. Training masks those reset
+steps out (see buffer.py); evaluation counts only each env's first episode.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+# Names users know from older Gym/Gymnasium releases, mapped to the id that exists today.
+# LunarLander-v2 (the article's env) raises DeprecatedEnv in Gymnasium 1.x; v3 changed wind and reset
+# determinism, so v2 numbers compare only roughly.
+ENV_ALIASES = {"LunarLander-v2": "LunarLander-v3", "CartPole-v0": "CartPole-v1"}
+
+# Envs that ship a NumPy-vectorized implementation, much faster than N copies in a SyncVectorEnv.
+_NATIVE_VECTOR = {"CartPole-v1"}
+
+# First seed of the fixed evaluation episodes: episode k of every evaluation uses EVAL_SEED_BASE + k,
+# for every agent and training seed, so evaluation curves are comparable. Far from training seeds.
+EVAL_SEED_BASE = 1_000_000
+
+
+class EnvError(ValueError):
+    """An env id is unknown or not supported; the message is one line."""
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    env_id: str
+    obs_dim: int
+    n_actions: int
+    solved_threshold: float | None
+    max_episode_steps: int | None
+
+
+def resolve_env_id(name: str) -> tuple[str, str | None]:
+    """(registered id, notice or None). Unknown ids raise EnvError listing close matches."""
+    if name in ENV_ALIASES:
+        target = ENV_ALIASES[name]
+        return target, f"note: {name} is not in Gymnasium {gym.__version__}; using {target} instead"
+    if name in gym.registry:
+        return name, None
+    close = difflib.get_close_matches(name, list(gym.registry), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"
+    raise EnvError(f"unknown env id {name!r}; {hint}")
+
+
+def env_info(env_id: str) -> EnvInfo:
+    """Check that the env is supported (discrete actions, flat Box observations) and describe it."""
+    try:
+        env = gym.make(env_id)
+    except Exception as err:  # missing extras (box2d, mujoco), bad kwargs: report in one line
+        raise EnvError(f"cannot make env {env_id!r}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+    try:
+        act, obs = env.action_space, env.observation_space
+        if not isinstance(act, gym.spaces.Discrete):
+            raise EnvError(f"env {env_id!r} has action space {act}; supported: Discrete")
+        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+            raise EnvError(f"env {env_id!r} has observation space {obs}; supported: flat Box (1-D)")
+        spec = env.spec
+        threshold = spec.reward_threshold if spec is not None else None
+        return EnvInfo(
+            env_id=env_id,
+            obs_dim=int(obs.shape[0]),
+            n_actions=int(act.n),
+            solved_threshold=None if threshold is None else float(threshold),
+            max_episode_steps=spec.max_episode_steps if spec is not None else None,
+        )
+    finally:
+        env.close()
+
+
+def make_vec_env(
+    env_id: str, n_envs: int, render_mode: str | None = None, per_env_seeds: bool = False
+) -> gym.vector.VectorEnv:
+    """A vector env with NEXT_STEP autoreset. render_mode stays None unless a rollout is recorded:
+    rendering every step (SB3's make_vec_env default) makes LunarLander about 4x slower.
+    per_env_seeds=True forces N separate envs, so reset(seed=[...]) can seed each one (evaluation);
+    the native NumPy vector envs take one seed for all."""
+    if env_id in _NATIVE_VECTOR and render_mode is None and not per_env_seeds:
+        envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point")
+    else:
+        envs = gym.make_vec(
+            env_id,
+            num_envs=n_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP},
+            render_mode=render_mode,
+        )
+    assert envs.metadata.get("autoreset_mode") == AutoresetMode.NEXT_STEP, "buffer masking assumes NEXT_STEP autoreset"
+    return envs
+
+
+def check_finite_obs(obs: np.ndarray, step: int) -> None:
+    """Numerical guard: a NaN/inf observation would silently poison every later update."""
+    if not np.isfinite(obs).all():
+        raise FloatingPointError(f"non-finite observation from the env at step {step}")

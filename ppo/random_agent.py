@@ -1,0 +1,39 @@
+"""The random baseline: uniform actions, the same env setup, budget, logs and evaluations as PPO."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ppo.config import Hyperparameters
+from ppo.envs import env_info, make_vec_env
+from ppo.evaluate import Evaluator, uniform_random_policy
+from ppo.runlog import EvalSettings, Progress, RunLog, RunResult
+from ppo.train import seed_everything
+
+
+def run_random(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress) -> RunResult:
+    """Play uniformly random actions for hp.total_timesteps (whole rollouts, as PPO does), evaluating the
+    same way at the same steps. Training and evaluation actions come from separate seeded streams."""
+    seed_everything(seed)
+    info = env_info(env_id)
+    envs = make_vec_env(env_id, hp.n_envs)
+    evaluator = Evaluator(env_id, evaluation.width)
+    log = RunLog(hp.n_envs, evaluator, evaluation, info.solved_threshold, progress)
+    act_train = uniform_random_policy(info.n_actions, seed)
+    act_eval = uniform_random_policy(info.n_actions, seed + 1_000_003)
+
+    obs, _ = envs.reset(seed=seed)
+    valid = np.ones(hp.n_envs, dtype=bool)
+    step = 0
+    log.start(act_eval)
+    for _ in range(hp.n_iterations):
+        for _ in range(hp.n_steps):
+            obs, rewards, terminated, truncated, _ = envs.step(act_train(obs))
+            step += hp.n_envs
+            log.track(rewards, terminated, truncated, valid, step)
+            valid = ~(terminated | truncated)
+        log.end_iteration(step, act_eval)
+    envs.close()
+    result = log.finish(act_eval)
+    evaluator.close()
+    return result

@@ -1,0 +1,146 @@
+"""What a run records while it trains: finished training episodes, periodic and final evaluations,
+training time kept apart from evaluation time, and the first time the solved threshold is reached.
+
+Shared by the PPO loop (train.py) and the random baseline (random_agent.py), so both write identical files.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ppo.evaluate import EvalEpisodes, Evaluator, PolicyFn
+
+EPISODE_COLUMNS = ("episode", "step", "wall_s", "return", "length")
+EVAL_COLUMNS = ("phase", "step", "wall_s", "episode", "return", "length")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    every: int  # env steps between periodic evaluations (checked at rollout boundaries)
+    episodes: int = 10  # episodes per periodic evaluation
+    final_episodes: int = 100  # episodes of the final evaluation
+    width: int = 10  # evaluation episodes run side by side
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced; written to disk by ppo.results (the only writer)."""
+
+    episodes: list[tuple] = field(default_factory=list)  # rows of EPISODE_COLUMNS
+    evals: list[tuple] = field(default_factory=list)  # rows of EVAL_COLUMNS
+    total_steps: int = 0
+    train_seconds: float = 0.0  # the training loop only (collection + update), evaluation excluded
+    eval_seconds: float = 0.0
+    steps_to_threshold: int | None = None
+    seconds_to_threshold: float | None = None
+    final_eval: EvalEpisodes | None = None
+    model_state: dict[str, Any] | None = None
+    last_update: dict[str, float] | None = None
+
+
+class RunLog:
+    def __init__(self, n_envs: int, evaluator: Evaluator, settings: EvalSettings, threshold: float | None, progress: Progress):
+        self.result = RunResult()
+        self.evaluator, self.settings, self.threshold, self.progress = evaluator, settings, threshold, progress
+        self._returns = np.zeros(n_envs)
+        self._lengths = np.zeros(n_envs, dtype=np.int64)
+        self._next_eval = 0
+        self._eval_seconds = 0.0
+        self._last_eval_mean: float | None = None
+        self._start = time.perf_counter()
+
+    def train_seconds(self) -> float:
+        return time.perf_counter() - self._start - self._eval_seconds
+
+    def track(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, valid: np.ndarray, step: int) -> None:
+        """Accumulate one vector step; autoreset steps (valid=False) are not part of any episode."""
+        self._returns += rewards * valid
+        self._lengths += valid
+        ended = terminated | truncated
+        if ended.any():
+            wall = self.train_seconds()
+            for i in np.flatnonzero(ended):
+                self.result.episodes.append(
+                    (len(self.result.episodes), step, wall, float(self._returns[i]), int(self._lengths[i]))
+                )
+            self._returns[ended] = 0.0
+            self._lengths[ended] = 0
+
+    def end_iteration(self, step: int, act: PolicyFn, update: dict[str, float] | None = None) -> None:
+        """Called at each rollout boundary: evaluate when due, report progress."""
+        self.result.total_steps = step
+        if update is not None:
+            self.result.last_update = update
+        if step >= self._next_eval:
+            self._evaluate("periodic", step, act, self.settings.episodes)
+            self._next_eval = (step // self.settings.every + 1) * self.settings.every
+        self.progress.update(step, self.recent_train_return(), self._last_eval_mean)
+
+    def start(self, act: PolicyFn) -> None:
+        """Evaluate the untrained policy at step 0 so every curve starts at the same point."""
+        self.end_iteration(0, act)
+
+    def finish(self, act: PolicyFn) -> RunResult:
+        self.result.train_seconds = self.train_seconds()
+        self.result.final_eval = self._evaluate("final", self.result.total_steps, act, self.settings.final_episodes)
+        self.result.eval_seconds = self._eval_seconds
+        self.progress.close()
+        return self.result
+
+    def recent_train_return(self, last: int = 20) -> float | None:
+        rows = self.result.episodes[-last:]
+        return float(np.mean([row[3] for row in rows])) if rows else None
+
+    def _evaluate(self, phase: str, step: int, act: PolicyFn, n_episodes: int) -> EvalEpisodes:
+        wall = self.train_seconds()
+        t0 = time.perf_counter()
+        episodes = self.evaluator.run(act, n_episodes)
+        self._eval_seconds += time.perf_counter() - t0
+        for k, (ret, length) in enumerate(zip(episodes.returns, episodes.lengths)):
+            self.result.evals.append((phase, step, wall, k, float(ret), int(length)))
+        mean = float(episodes.returns.mean())
+        self._last_eval_mean = mean
+        if self.threshold is not None and mean >= self.threshold and self.result.steps_to_threshold is None:
+            self.result.steps_to_threshold, self.result.seconds_to_threshold = step, wall
+        self.progress.log(f"{phase} evaluation at step {step}: mean return {mean:.1f} over {n_episodes} episodes")
+        return episodes
+
+
+class Progress:
+    """A tqdm bar on a terminal; plain log lines (at evaluations) otherwise, e.g. under Snakemake."""
+
+    def __init__(self, total_steps: int, label: str, enabled: bool = True):
+        self.enabled = enabled
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total_steps, desc=label, unit="step", dynamic_ncols=True)
+        self._last = 0
+
+    def update(self, step: int, train_return: float | None, eval_return: float | None) -> None:
+        if self.bar is not None:
+            self.bar.update(step - self._last)
+            self.bar.set_postfix(train=_fmt(train_return), eval=_fmt(eval_return), refresh=False)
+        self._last = step
+
+    def log(self, message: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"

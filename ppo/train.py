@@ -1,0 +1,77 @@
+"""The PPO training loop: a function of (env, settings, seed) that returns what the run produced.
+
+Order of one iteration (as in CleanRL's ppo.py): anneal lr, collect n_steps from every env,
+bootstrap V(last obs), GAE, then n_epochs of shuffled minibatch updates, then log/evaluate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ppo.algorithm import ppo_update
+from ppo.buffer import RolloutBuffer
+from ppo.config import Hyperparameters
+from ppo.envs import env_info, make_vec_env
+from ppo.evaluate import Evaluator, greedy_policy
+from ppo.networks import ActorCritic
+from ppo.runlog import EvalSettings, Progress, RunLog, RunResult
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """One seed drives torch (init), the sampling generator, numpy and the env (reset(seed=...))."""
+    # Single-threaded per job: Snakemake runs jobs in parallel, and one thread keeps results reproducible.
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress) -> RunResult:
+    generator = seed_everything(seed)
+    info = env_info(env_id)
+    envs = make_vec_env(env_id, hp.n_envs)
+    evaluator = Evaluator(env_id, evaluation.width)
+    policy = ActorCritic(info.obs_dim, info.n_actions, hp.net_arch, hp.activation)
+    # Detail: Adam with eps=1e-5 (the PPO reference implementation's value, not PyTorch's 1e-8).
+    optimizer = torch.optim.Adam(policy.parameters(), lr=hp.learning_rate, eps=1e-5, foreach=True)
+    buffer = RolloutBuffer(hp.n_steps, hp.n_envs, info.obs_dim)
+    log = RunLog(hp.n_envs, evaluator, evaluation, info.solved_threshold, progress)
+    act_greedy = greedy_policy(policy)
+
+    obs = torch.from_numpy(envs.reset(seed=seed)[0]).float()
+    valid = np.ones(hp.n_envs, dtype=bool)  # False where obs is a final obs awaiting autoreset
+    step = 0
+    log.start(act_greedy)
+    for iteration in range(hp.n_iterations):
+        if hp.lr_schedule == "linear":
+            # Detail: linear learning-rate annealing from learning_rate to 0 over the run.
+            optimizer.param_groups[0]["lr"] = hp.learning_rate * (1.0 - iteration / hp.n_iterations)
+
+        for _ in range(hp.n_steps):
+            policy_step = policy.act(obs, generator)
+            next_obs, rewards, terminated, truncated, _ = envs.step(policy_step.actions.numpy())
+            step += hp.n_envs
+            buffer.add(obs, *policy_step, rewards, terminated, truncated, valid)
+            log.track(rewards, terminated, truncated, valid, step)
+            valid = ~(terminated | truncated)
+            obs = torch.from_numpy(next_obs).float()
+
+        # Numerical guard, once per rollout rather than per step: one op over the whole buffer.
+        if not (torch.isfinite(buffer.obs).all() and np.isfinite(buffer.rewards).all()):
+            raise FloatingPointError(
+                f"non-finite observation or reward from the env in steps {step - hp.rollout_size}..{step}"
+            )
+        # Bootstrap: V(obs after the rollout); under NEXT_STEP autoreset this is V(final obs) for an env
+        # whose episode ended on the last step, which is what a truncation needs.
+        buffer.compute_returns_and_advantage(policy.value(obs).numpy(), hp.gamma, hp.gae_lambda)
+        try:
+            stats = ppo_update(policy, optimizer, buffer.get(), hp, generator)
+        except FloatingPointError as err:
+            raise FloatingPointError(f"{err} at step {step}") from None
+        log.end_iteration(step, act_greedy, stats._asdict())
+
+    envs.close()
+    result = log.finish(act_greedy)
+    evaluator.close()
+    result.model_state = {k: v.clone() for k, v in policy.state_dict().items()}
+    return result

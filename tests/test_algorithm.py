@@ -1,0 +1,105 @@
+import dataclasses
+
+import pytest
+import torch
+
+from ppo.algorithm import clipped_surrogate, explained_variance, ppo_update, value_loss
+from ppo.buffer import RolloutBatch
+from ppo.config import Hyperparameters
+from ppo.networks import ActorCritic
+
+
+def surrogate_grad(ratio_value: float, advantage: float, clip: float = 0.2) -> float:
+    ratio = torch.tensor([ratio_value], requires_grad=True)
+    clipped_surrogate(ratio, torch.tensor([advantage]), clip).backward()
+    return ratio.grad.item()
+
+
+@pytest.mark.parametrize(
+    "ratio, advantage, has_gradient",
+    [
+        (1.5, +1.0, False),  # already pushed up past 1 + eps for a good action: no further push
+        (0.5, -1.0, False),  # already pushed down past 1 - eps for a bad action: no further push
+        (1.5, -1.0, True),  # moved the wrong way for a bad action: the unclipped term keeps its gradient
+        (0.5, +1.0, True),  # moved the wrong way for a good action: gradient pulls it back
+        (1.1, +1.0, True),  # inside the clip range
+        (0.9, -1.0, True),
+    ],
+)
+def test_clipped_surrogate_gradient_is_zero_only_outside_the_range_in_the_favoured_direction(ratio, advantage, has_gradient):
+    grad = surrogate_grad(ratio, advantage)
+    if has_gradient:
+        # Minimizing -r*A: the gradient is -A.
+        assert grad == pytest.approx(-advantage)
+    else:
+        assert grad == 0.0
+
+
+def test_clipped_surrogate_value():
+    ratio = torch.tensor([0.5, 1.0, 1.5])
+    adv = torch.tensor([1.0, 2.0, 1.0])
+    # min(0.5, 0.8)=0.5; min(2, 2)=2; min(1.5, 1.2)=1.2 -> mean 3.7/3, negated
+    assert clipped_surrogate(ratio, adv, 0.2).item() == pytest.approx(-3.7 / 3)
+
+
+def test_value_loss_clipping_is_pessimistic():
+    old = torch.tensor([0.0])
+    returns = torch.tensor([1.0])
+    new = torch.tensor([2.0])
+    assert value_loss(new, old, returns, None).item() == pytest.approx(1.0)
+    # clipped prediction 0.5 -> error 0.25; the max keeps the larger error 1.0
+    assert value_loss(new, old, returns, 0.5).item() == pytest.approx(1.0)
+    new = torch.tensor([0.9])  # unclipped error 0.01, clipped (0.5) error 0.25 -> 0.25
+    assert value_loss(new, old, returns, 0.5).item() == pytest.approx(0.25)
+
+
+def test_explained_variance():
+    target = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert explained_variance(target, target) == pytest.approx(1.0)
+    assert explained_variance(torch.full((4,), target.mean()), target) == pytest.approx(0.0)
+
+
+def make_rollout(n=64, obs_dim=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return RolloutBatch(
+        obs=torch.randn(n, obs_dim, generator=g),
+        actions=torch.randint(0, 2, (n,), generator=g),
+        log_probs=torch.full((n,), -0.6931),
+        values=torch.randn(n, generator=g),
+        advantages=torch.randn(n, generator=g),
+        returns=torch.randn(n, generator=g),
+    )
+
+
+def test_update_improves_the_surrogate_objective_and_reports_diagnostics():
+    torch.manual_seed(0)
+    policy = ActorCritic(4, 2)
+    rollout = make_rollout()
+    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2, eps=1e-5)
+    hp = Hyperparameters(n_envs=1, n_steps=64, batch_size=16, n_epochs=4, total_timesteps=64)
+    before = policy.evaluate_actions(rollout.obs, rollout.actions).log_probs.detach()
+    stats = ppo_update(policy, optimizer, rollout, hp, torch.Generator().manual_seed(0))
+    after = policy.evaluate_actions(rollout.obs, rollout.actions).log_probs.detach()
+    # The update raises log pi(a|s) in proportion to the advantage: E[(log pi_new - log pi_old) A] > 0,
+    # and the clipped surrogate of the new policy beats the old one's (ratio 1: -mean(A)).
+    assert ((after - before) * rollout.advantages).sum() > 0
+    ratio = (after - rollout.log_probs).exp()
+    assert clipped_surrogate(ratio, rollout.advantages, hp.clip_range) < -rollout.advantages.mean()
+    assert stats.approx_kl > 0 and 0 <= stats.clip_fraction <= 1 and stats.entropy > 0
+
+
+def test_update_stops_on_nan():
+    policy = ActorCritic(4, 2)
+    rollout = make_rollout()
+    rollout = rollout._replace(returns=torch.full_like(rollout.returns, float("nan")))
+    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-3)
+    hp = Hyperparameters(n_envs=1, n_steps=64, batch_size=16, n_epochs=1, total_timesteps=64)
+    with pytest.raises(FloatingPointError, match="value_loss"):
+        ppo_update(policy, optimizer, rollout, hp, torch.Generator().manual_seed(0))
+
+
+def test_hyperparameters_are_frozen_and_derive_values():
+    hp = Hyperparameters(n_envs=4, n_steps=8, batch_size=8, total_timesteps=100)
+    assert hp.rollout_size == 32 and hp.n_iterations == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        hp.n_envs = 2

@@ -1,0 +1,135 @@
+import numpy as np
+import pytest
+import torch
+
+from ppo.buffer import RolloutBuffer, minibatch_indices
+
+
+def fill(buffer, rewards, values, terminated, truncated, valid):
+    n_steps, n_envs = rewards.shape
+    for t in range(n_steps):
+        buffer.add(
+            torch.full((n_envs, 1), float(t)),
+            torch.zeros(n_envs, dtype=torch.int64),
+            torch.zeros(n_envs),
+            torch.as_tensor(values[t], dtype=torch.float32),
+            rewards[t],
+            terminated[t],
+            truncated[t],
+            valid[t],
+        )
+
+
+def column(*xs, dtype=np.float32):
+    return np.array(xs, dtype=dtype)[:, None]
+
+
+def test_gae_hand_computed_with_termination_truncation_and_autoreset_steps():
+    """gamma = lambda = 0.5, one env:
+    t0 r=2 V=2 -> t1 r=1 V=2 terminated -> t2 autoreset step -> t3 r=1 V=2 truncated -> t4 autoreset (V(final)=4).
+    t3: truncated, bootstraps from V(final obs)=4: delta = 1 + 0.5*4 - 2 = 1, A3 = 1 (chain stops).
+    t1: terminated, no bootstrap: delta = 1 - 2 = -1, A1 = -1.
+    t0: delta = 2 + 0.5*2 - 2 = 1, A0 = 1 + 0.25 * A1 = 0.75.
+    Autoreset steps are zeroed and left out of the flattened batch."""
+    buffer = RolloutBuffer(5, 1, obs_dim=1)
+    fill(
+        buffer,
+        rewards=column(2, 1, 0, 1, 0),
+        values=column(2, 2, 7, 2, 4),
+        terminated=column(0, 1, 0, 0, 0, dtype=bool),
+        truncated=column(0, 0, 0, 1, 0, dtype=bool),
+        valid=column(1, 1, 0, 1, 0, dtype=bool),
+    )
+    buffer.compute_returns_and_advantage(np.array([3.0]), gamma=0.5, gae_lambda=0.5)
+    np.testing.assert_allclose(buffer.advantages[:, 0], [0.75, -1.0, 0.0, 1.0, 0.0])
+    batch = buffer.get()
+    np.testing.assert_allclose(batch.advantages, [0.75, -1.0, 1.0])
+    np.testing.assert_allclose(batch.returns, [2.75, 1.0, 3.0])
+    np.testing.assert_allclose(batch.obs[:, 0], [0.0, 1.0, 3.0])  # steps 0, 1, 3
+
+
+def test_truncation_on_the_last_step_bootstraps_from_last_values():
+    buffer = RolloutBuffer(1, 2, obs_dim=1)
+    fill(
+        buffer,
+        rewards=np.array([[1.0, 1.0]], dtype=np.float32),
+        values=np.array([[0.0, 0.0]]),
+        terminated=np.array([[True, False]]),
+        truncated=np.array([[False, True]]),
+        valid=np.ones((1, 2), dtype=bool),
+    )
+    buffer.compute_returns_and_advantage(np.array([10.0, 10.0]), gamma=0.9, gae_lambda=0.95)
+    np.testing.assert_allclose(buffer.advantages[0], [1.0, 1.0 + 0.9 * 10.0])
+
+
+def reference_gae(rewards, values, terminated, truncated, valid, last_values, gamma, lam):
+    """Plain loops: A_t = sum_k (gamma lambda)^k delta_{t+k}, summed until the episode's end."""
+    n_steps, n_envs = rewards.shape
+    next_values = np.vstack([values[1:], last_values[None]])
+    deltas = rewards + gamma * next_values * (1 - terminated) - values
+    adv = np.zeros_like(rewards)
+    for e in range(n_envs):
+        for t in range(n_steps):
+            if not valid[t, e]:
+                continue
+            total, discount = 0.0, 1.0
+            for k in range(t, n_steps):
+                total += discount * deltas[k, e]
+                if terminated[k, e] or truncated[k, e]:
+                    break
+                discount *= gamma * lam
+            adv[t, e] = total
+    return adv
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.7, 1.0])
+def test_gae_matches_reference_loops(lam):
+    rng = np.random.default_rng(0)
+    n_steps, n_envs = 40, 3
+    rewards = rng.normal(size=(n_steps, n_envs)).astype(np.float32)
+    values = rng.normal(size=(n_steps, n_envs)).astype(np.float32)
+    ended = rng.random((n_steps, n_envs)) < 0.15
+    terminated = ended & (rng.random((n_steps, n_envs)) < 0.5)
+    truncated = ended & ~terminated
+    valid = np.ones_like(ended)
+    valid[1:] = ~ended[:-1]  # NEXT_STEP: the step after an episode's end is an autoreset step
+    rewards[~valid] = 0.0
+    last_values = rng.normal(size=n_envs).astype(np.float32)
+    buffer = RolloutBuffer(n_steps, n_envs, obs_dim=1)
+    fill(buffer, rewards, values, terminated, truncated, valid)
+    buffer.compute_returns_and_advantage(last_values, gamma=0.97, gae_lambda=lam)
+    expected = reference_gae(rewards, values, terminated, truncated, valid, last_values, 0.97, lam)
+    np.testing.assert_allclose(buffer.advantages, expected, rtol=1e-5, atol=1e-5)
+    if lam == 0.0:  # one-step TD errors
+        next_values = np.vstack([values[1:], last_values[None]])
+        td = rewards + 0.97 * next_values * (1 - terminated) - values
+        np.testing.assert_allclose(buffer.advantages[valid], td[valid], rtol=1e-5, atol=1e-5)
+
+
+def test_get_flattens_into_new_tensors_without_touching_storage():
+    buffer = RolloutBuffer(3, 2, obs_dim=1)
+    ones = np.ones((3, 2), dtype=bool)
+    fill(buffer, np.ones((3, 2), np.float32), np.zeros((3, 2)), ~ones, ~ones, ones)
+    buffer.compute_returns_and_advantage(np.zeros(2), 0.9, 0.9)
+    before = buffer.obs.clone()
+    batch = buffer.get()
+    batch.obs.add_(100.0)
+    assert batch.obs.shape == (6, 1)
+    assert torch.equal(buffer.obs, before)
+
+
+@pytest.mark.parametrize("n, size", [(64, 16), (70, 16), (5, 5), (7, 64)])
+def test_minibatches_cover_every_sample_exactly_once(n, size):
+    generator = torch.Generator().manual_seed(0)
+    batches = minibatch_indices(n, size, generator)
+    joined = torch.cat(batches)
+    assert sorted(joined.tolist()) == list(range(n))
+    assert all(len(b) <= size for b in batches)
+    assert len(batches) == -(-n // size)
+
+
+def test_minibatches_are_shuffled_differently_each_epoch():
+    generator = torch.Generator().manual_seed(0)
+    first, second = (torch.cat(minibatch_indices(100, 10, generator)) for _ in range(2))
+    assert not torch.equal(first, second)
+    assert not torch.equal(first, torch.arange(100))
