@@ -108,11 +108,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # Everything is checked before anything is written or any env step is taken.
     env_id, notice = resolve_env_id(args.env)
+    info = env_info(env_id)
     overrides = parse_overrides(args.set)
     if args.total_timesteps is not None:
         overrides["total_timesteps"] = args.total_timesteps
     hp, tuned = resolve(args.agent, env_id, overrides)
-    info = env_info(env_id)
     check_writable_dir(args.out)
     if notice:
         print(notice, file=sys.stderr)

@@ -48,7 +48,8 @@ class Hyperparameters:
 
     def __post_init__(self) -> None:
         # Coerce YAML lists to tuples so the dataclass stays hashable and comparable.
-        object.__setattr__(self, "net_arch", tuple(self.net_arch))
+        object.__setattr__(self, "net_arch", tuple(self.net_arch) if isinstance(self.net_arch, list) else self.net_arch)
+        _coerce_yaml11_floats(self)
         _check_types(self)
         _check_ranges(self)
 
@@ -74,6 +75,17 @@ class Hyperparameters:
 
 def _type_name(f: dataclasses.Field) -> str:
     return str(f.type).replace(" | None", " or null")
+
+
+def _coerce_yaml11_floats(hp: Hyperparameters) -> None:
+    """PyYAML reads `3e-4` (no dot) as a string, following YAML 1.1; users mean a float."""
+    for f in dataclasses.fields(hp):
+        value = getattr(hp, f.name)
+        if str(f.type).startswith("float") and isinstance(value, str):
+            try:
+                object.__setattr__(hp, f.name, float(value))
+            except ValueError:
+                pass  # left as is: the type check names it
 
 
 def _check_types(hp: Hyperparameters) -> None:

@@ -93,7 +93,7 @@ def make_vec_env(
             num_envs=n_envs,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP},
-            render_mode=render_mode,
+            **({"render_mode": render_mode} if render_mode else {}),
         )
     assert envs.metadata.get("autoreset_mode") == AutoresetMode.NEXT_STEP, "buffer masking assumes NEXT_STEP autoreset"
     return envs

@@ -1,0 +1,35 @@
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+
+class EndlessEnv(gym.Env):
+    """Reward 1 forever from one constant observation; only a TimeLimit ends an episode (truncation).
+    Its true value is 1 / (1 - gamma); a critic that treats truncation as termination learns less."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.ones(2, np.float32), {}
+
+    def step(self, action):
+        return np.ones(2, np.float32), 1.0, False, False, {}
+
+
+class BoxActionEnv(EndlessEnv):
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+
+gym.register("PPOBenchEndless-v0", entry_point=EndlessEnv, max_episode_steps=20)
+gym.register("PPOBenchBoxAction-v0", entry_point=BoxActionEnv, max_episode_steps=20)
+
+
+@pytest.fixture
+def tmp_run(tmp_path):
+    return tmp_path / "run"

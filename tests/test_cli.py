@@ -1,0 +1,66 @@
+import pytest
+
+from ppo.cli import main
+
+BASE = ["train", "--agent", "ppo", "--seed", "0", "--quiet", "--total-timesteps", "1024"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--env", "CartPol-v1"], "error: unknown env id 'CartPol-v1'; did you mean CartPole-v1"),
+        (["--env", "PPOBenchBoxAction-v0"], "has action space Box(-1.0, 1.0, (1,), float32); supported: Discrete"),
+        (["--env", "CartPole-v1", "--set", "lr=0.1"], "unknown hyperparameter 'lr'"),
+        (["--env", "CartPole-v1", "--set", "learning_rate=fast"], "learning_rate='fast' has the wrong type; allowed: float"),
+        (["--env", "CartPole-v1", "--set", "clip_range=-1"], "clip_range=-1 is out of range; allowed: > 0"),
+        (["--env", "CartPole-v1", "--set", "batch_size=100000"], "batch_size=100000 is out of range"),
+        (["--env", "CartPole-v1", "--set", "gamma"], "--set 'gamma' is not key=value"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert main([*BASE, "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seed", "-1"], "argument --seed: -1 is negative; allowed: integers >= 0"),
+        (["--agent", "dqn"], "argument --agent: invalid choice: 'dqn'"),
+        (["--total-timesteps", "0"], "argument --total-timesteps: 0 is not positive"),
+    ],
+)
+def test_argument_errors_exit_2(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*BASE, "--env", "CartPole-v1", "--out", str(tmp_path / "run"), *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unwritable_output_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main([*BASE, "--env", "CartPole-v1", "--out", str(blocker / "run")]) == 2
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_model_from_another_env(tmp_path, capsys):
+    assert main([*BASE, "--env", "CartPole-v1", "--out", str(tmp_path / "cp"), "--final-eval-episodes", "2"]) == 0
+    assert main(["evaluate", "--run", str(tmp_path / "cp"), "--env", "Acrobot-v1", "--episodes", "2"]) == 2
+    assert "was trained on CartPole-v1 (obs size 4, 2 actions); this env needs obs size 6 and 3 actions" in capsys.readouterr().err
+
+
+def test_evaluate_needs_a_finished_run(tmp_path, capsys):
+    assert main(["evaluate", "--run", str(tmp_path / "nothing")]) == 2
+    assert "run.json is missing" in capsys.readouterr().err
+
+
+def test_help_lists_every_hyperparameter(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for name in ("n_envs", "clip_range_vf", "max_grad_norm", "net_arch", "lr_schedule"):
+        assert name in out
