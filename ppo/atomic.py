@@ -17,8 +17,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path to write to; renamed to `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The temporary name keeps the suffix: writers such as ffmpeg pick the format from it.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read and published
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ppo.config import AGENTS, ConfigError, Hyperparameters, parse_overrides, resolve
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--final-eval-episodes", type=_positive_int, default=100, help="episodes of the final evaluation (default 100)"
     )
+    train.add_argument(
+        "--solved-threshold", type=float, help="evaluation mean that counts as solved (default: Gymnasium's reward_threshold)"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
 
     evaluate = verbs.add_parser(
@@ -79,6 +83,33 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=_positive_int, default=100, help="episodes to play (default 100)")
     evaluate.add_argument("--env", help="evaluate on this env instead of the run's own (must match its spaces)")
     evaluate.add_argument("--out", help="also write the per-episode returns to this CSV")
+
+    aggregate = verbs.add_parser("aggregate", help="tidy summary tables of one env's runs (results/summary/ENV)")
+    aggregate.add_argument("--env", required=True, help="the env the runs belong to")
+    aggregate.add_argument("--runs", required=True, nargs="+", help="run directories (every agent and seed of the env)")
+    aggregate.add_argument("--out", required=True, help="summary directory to write")
+    aggregate.add_argument("--bootstrap-samples", type=_positive_int, default=2000, help="bootstrap resamples (default 2000)")
+    aggregate.add_argument("--random-state", type=_non_negative_int, default=0, help="bootstrap seed (default 0)")
+
+    plot = verbs.add_parser("plot", help="the four figures of one env from its summary directory")
+    plot.add_argument("--summary", required=True, help="summary directory written by `aggregate`")
+    plot.add_argument("--out", required=True, help="figure directory to write (PNG and SVG)")
+    plot.add_argument("--random-state", type=_non_negative_int, default=0, help="seed of the plotted bootstrap CIs")
+
+    rollout = verbs.add_parser("rollout", help="record the median seed's agent as MP4 + GIF + caption JSON")
+    rollout.add_argument("--env", required=True, help="Gymnasium id")
+    rollout.add_argument("--agent", required=True, choices=AGENTS, help="agent to record")
+    rollout.add_argument("--runs", required=True, nargs="+", help="the agent's run directories, one per seed")
+    rollout.add_argument("--out", required=True, help="directory for AGENT.mp4, AGENT.gif, AGENT.json")
+    rollout.add_argument("--max-gif-mb", type=float, default=5.0, help="largest GIF in MB (default 5)")
+
+    report = verbs.add_parser("report", help="Markdown + self-contained HTML report from summaries, figures, rollouts")
+    report.add_argument("--summaries", required=True, nargs="+", help="summary directories, one per env")
+    report.add_argument("--config", required=True, help="the resolved workflow config as JSON")
+    report.add_argument("--out", required=True, help="report directory (figures/ and media/ must be in it)")
+    report.add_argument("--markdown", default="README.md", help="Markdown file name inside --out (default README.md)")
+    report.add_argument("--html", default="index.html", help="HTML file name inside --out; '' for none")
+    report.add_argument("--root", default="", help="path from the Markdown file to the report directory (e.g. '../')")
     return parser
 
 
@@ -86,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate}[args.verb](args)
+        return COMMANDS[args.verb](args)
     except USAGE_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -123,6 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         every=args.eval_every or max(hp.rollout_size, hp.total_timesteps // 20),
         episodes=args.eval_episodes,
         final_episodes=args.final_eval_episodes,
+        threshold=info.solved_threshold if args.solved_threshold is None else args.solved_threshold,
     )
     progress = Progress(hp.n_iterations * hp.rollout_size, f"{args.agent} {env_id} seed {args.seed}", enabled=not args.quiet)
     run = run_random if args.agent == "random" else train_ppo
@@ -136,10 +168,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         "tuned_preset": tuned,
         "hyperparameters": hp.to_dict(),
         "evaluation": {**evaluation.__dict__, "seed_base": EVAL_SEED_BASE},
-        "solved_threshold": info.solved_threshold,
+        "solved_threshold": evaluation.threshold,
         "versions": versions(),
         "git_commit": git_commit(),
         "host": host(),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     model_meta = {
         "env_id": env_id,
@@ -177,3 +210,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         write_csv(Path(args.out), rows, ("episode", "return", "length"))
     print(json.dumps({"env": env_id, "run": str(args.run), **summarize_returns(episodes.returns)}))
     return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from ppo.aggregate import write_summary
+
+    write_summary(args.env, args.runs, args.out, args.bootstrap_samples, args.random_state)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ppo.plots import write_figures
+
+    write_figures(args.summary, args.out, args.random_state)
+    return 0
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from ppo.rollout import write_rollout
+
+    caption = write_rollout(args.env, args.agent, args.runs, args.out, args.max_gif_mb)
+    print(json.dumps(caption))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ppo.report import write_report
+
+    config = json.loads(Path(args.config).read_text())
+    summaries = [Path(s) for s in args.summaries]
+    rollouts = [Path(args.out) / args.root / "media" / s.name for s in summaries]
+    write_report(summaries, rollouts, config, Path(args.out), args.markdown, args.html or None, args.root)
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "aggregate": cmd_aggregate,
+    "plot": cmd_plot,
+    "rollout": cmd_rollout,
+    "report": cmd_report,
+}

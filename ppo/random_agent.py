@@ -18,7 +18,7 @@ def run_random(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSett
     info = env_info(env_id)
     envs = make_vec_env(env_id, hp.n_envs)
     evaluator = Evaluator(env_id, evaluation.width)
-    log = RunLog(hp.n_envs, evaluator, evaluation, info.solved_threshold, progress)
+    log = RunLog(hp.n_envs, evaluator, evaluation, progress)
     act_train = uniform_random_policy(info.n_actions, seed)
     act_eval = uniform_random_policy(info.n_actions, seed + 1_000_003)
 

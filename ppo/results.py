@@ -85,5 +85,8 @@ def load_policy(run_dir: str | Path, obs_dim: int, n_actions: int) -> ActorCriti
             f"this env needs obs size {obs_dim} and {n_actions} actions"
         )
     policy = ActorCritic(obs_dim, n_actions, tuple(saved["net_arch"]), saved["activation"])
-    policy.load_state_dict(saved["state_dict"])
+    try:
+        policy.load_state_dict(saved["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"{path} does not fit this version's network: {str(err).splitlines()[1].strip()}") from None
     return policy.eval()

@@ -25,6 +25,7 @@ class EvalSettings:
     episodes: int = 10  # episodes per periodic evaluation
     final_episodes: int = 100  # episodes of the final evaluation
     width: int = 10  # evaluation episodes run side by side
+    threshold: float | None = None  # evaluation mean that counts as solved (None: never "solved")
 
 
 @dataclass
@@ -44,9 +45,9 @@ class RunResult:
 
 
 class RunLog:
-    def __init__(self, n_envs: int, evaluator: Evaluator, settings: EvalSettings, threshold: float | None, progress: Progress):
+    def __init__(self, n_envs: int, evaluator: Evaluator, settings: EvalSettings, progress: Progress):
         self.result = RunResult()
-        self.evaluator, self.settings, self.threshold, self.progress = evaluator, settings, threshold, progress
+        self.evaluator, self.settings, self.progress = evaluator, settings, progress
         self._returns = np.zeros(n_envs)
         self._lengths = np.zeros(n_envs, dtype=np.int64)
         self._next_eval = 0
@@ -105,7 +106,8 @@ class RunLog:
             self.result.evals.append((phase, step, wall, k, float(ret), int(length)))
         mean = float(episodes.returns.mean())
         self._last_eval_mean = mean
-        if self.threshold is not None and mean >= self.threshold and self.result.steps_to_threshold is None:
+        threshold = self.settings.threshold
+        if threshold is not None and mean >= threshold and self.result.steps_to_threshold is None:
             self.result.steps_to_threshold, self.result.seconds_to_threshold = step, wall
         self.progress.log(f"{phase} evaluation at step {step}: mean return {mean:.1f} over {n_episodes} episodes")
         return episodes

@@ -1,0 +1,20 @@
+# ppo-bench: PPO agents and random baselines on Gymnasium envs, evaluated, aggregated, plotted and
+# reported. `snakemake --cores 8` runs the full benchmark; see README.md for one env on its own.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/summarize.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True

@@ -1,0 +1,192 @@
+"""The report: Markdown (README.md, relative links) and one self-contained HTML file, from one jinja2
+template rendered twice. Every string from config or results is autoescaped.
+
+Reads per env (written by `ppo aggregate`): summary/table.csv and summary/meta.json; figures under
+report/figures/{env}/; rollouts (gif, mp4, json) under report/media/{env}/, beside the report so that
+README.md's relative links resolve wherever the report folder is copied.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import mimetypes
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+from markdown_it import MarkdownIt
+
+from ppo.atomic import write_text
+from ppo.plots import AGENT_LABELS
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "report" / "templates"
+
+ARTICLE_NOTE = (
+    "The article trained one environment copy with a 512-step horizon, three epochs of minibatch 16, "
+    "no advantage normalization and no entropy bonus, for 500 updates (256,000 steps). Its code also "
+    "merged time-limit truncation into termination, let the GAE sum run on across episode boundaries "
+    "(only the value bootstrap was masked), never bootstrapped the last step of a horizon, and did not "
+    "shuffle its minibatches. Its lander learned to hover, not to land: hovering avoids the -100 crash "
+    "penalty and pays for itself in shaping reward, and 256,000 noisy single-env steps are too few to "
+    "find the landing +100 beyond it. Run correctly here, the same settings give the numbers in the "
+    "summary table; the tuned preset (16 envs, long rollouts, gamma 0.999 with GAE lambda 0.98, an "
+    "entropy bonus, normalized advantages, 1M steps) lands."
+)
+
+
+def _fmt(value: Any, spec: str = ".1f", missing: str = "not reached") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    return format(value, spec)
+
+
+def _table_rows(table: pd.DataFrame) -> list[dict[str, str]]:
+    rows = []
+    for row in table.to_dict("records"):
+        ci = "" if math.isnan(row["iqm_low"]) else f" [{row['iqm_low']:.1f}, {row['iqm_high']:.1f}]"
+        rows.append(
+            {
+                "env": row["env"],
+                "label": AGENT_LABELS.get(row["agent"], row["agent"]),
+                "mean": f"{row['final_mean']:.1f} ± {row['final_std']:.1f}",
+                "iqm": f"{row['iqm']:.1f}{ci}",
+                "success": _fmt(100 * row["success_rate"], ".0f", "n/a")
+                + ("%" if not math.isnan(row["success_rate"]) else ""),
+                "solved": f"{row['seeds_solved']}/{row['seeds']}",
+                "steps": _fmt(row["median_steps_to_threshold"], ",.0f"),
+                "seconds": _fmt(row["median_seconds_to_threshold"], ".1f"),
+                "sps": _fmt(row["steps_per_second"], ",.0f", "n/a"),
+                "compute": f"{row['total_wall_seconds']:,.0f}",
+                "normalized": _fmt(row["normalized_iqm"], ".2f", "n/a"),
+            }
+        )
+    return rows
+
+
+def _hyperparameter_rows(hyperparameters: dict[str, dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    agents = [a for a in ("ppo-article", "ppo") if a in hyperparameters]
+    if not agents:
+        return [], []
+    names = list(hyperparameters[agents[0]])
+    rows = []
+    for name in names:
+        values = [json.dumps(hyperparameters[a].get(name)) for a in agents]
+        rows.append({"name": name, "values": values, "differs": len(set(values)) > 1})
+    return [AGENT_LABELS[a] for a in agents], rows
+
+
+def build_context(summary_dirs: list[Path], rollout_dirs: list[Path], config: dict[str, Any], root: str) -> dict[str, Any]:
+    envs, tables, metas = [], [], []
+    for summary_dir, rollout_dir in zip(summary_dirs, rollout_dirs):
+        table = pd.read_csv(summary_dir / "table.csv")
+        meta = json.loads((summary_dir / "meta.json").read_text())
+        tables.append(table)
+        metas.append(meta)
+        random_row = table[table.agent == "random"]
+        agent_labels, hp_rows = _hyperparameter_rows(meta["hyperparameters"])
+        rollouts = []
+        for clip_json in sorted(rollout_dir.glob("*.json")):
+            clip = json.loads(clip_json.read_text())
+            rollouts.append(
+                {
+                    "agent": clip["agent"],
+                    "caption": f"{AGENT_LABELS.get(clip['agent'], clip['agent'])} on {clip['env']}: seed {clip['seed']} "
+                    f"(the median seed by final return), one greedy episode from evaluation seed {clip['episode_seed']}: "
+                    f"return {clip['return']:.1f} in {clip['length']} steps",
+                }
+            )
+        env_info = meta["env"]
+        threshold = env_info["solved_threshold"]
+        envs.append(
+            {
+                "id": env_info["id"],
+                "obs_dim": env_info["obs_dim"],
+                "n_actions": env_info["n_actions"],
+                "max_steps": env_info["max_episode_steps"],
+                "threshold_text": "none" if threshold is None else f"{threshold:g}",
+                "random_mean": f"{random_row['final_mean'].iloc[0]:.1f}" if len(random_row) else "not run",
+                "budgets": [
+                    {"label": AGENT_LABELS.get(agent, agent), "steps": steps} for agent, steps in meta["total_steps"].items()
+                ],
+                "rollouts": rollouts,
+                "hyperparameter_agents": agent_labels,
+                "hyperparameter_rows": hp_rows,
+            }
+        )
+    all_tables = pd.concat(tables, ignore_index=True)
+    versions = metas[0]["versions"]
+    config_bytes = json.dumps(config, sort_keys=True).encode()
+    return {
+        "title": config.get("report", {}).get("title", "ppo-bench report"),
+        "notes": config.get("report", {}).get("notes", ""),
+        "root": root,
+        "envs": envs,
+        "agents": config["agents"],
+        "seeds": config["seeds"],
+        "final_episodes": config["evaluation"]["final_episodes"],
+        "eval_episodes": config["evaluation"]["episodes"],
+        "bootstrap_samples": config["statistics"]["bootstrap_samples"],
+        "table": _table_rows(all_tables),
+        "article_note": ARTICLE_NOTE,
+        "provenance": {
+            "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
+            "git_commit": ", ".join(sorted({c for m in metas for c in m["git_commits"]})),
+            "config_hash": hashlib.sha256(config_bytes).hexdigest(),
+            "cpu": ", ".join(sorted({c for m in metas for c in m["cpu_models"]})),
+            "finished": max(m["finished_at"] for m in metas),
+            "compute": f"{sum(m['compute_seconds'] for m in metas) / 3600:.2f} core-hours",
+        },
+    }
+
+
+def render_markdown(context: dict[str, Any], html: bool) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,  # every value becomes text, in Markdown (entities) and in HTML alike
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("report.md.j2").render(**context, html=html)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;
+color:#222;line-height:1.5}
+table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
+th{background:#f3f3f3}img,video{max-width:100%;height:auto}figure{display:inline-block;margin:.5rem;max-width:48%}
+figcaption{font-size:.85rem;color:#555}code,pre{background:#f6f8fa;padding:.1rem .3rem}pre{padding:.8rem;overflow-x:auto}
+"""
+
+
+def render_html(markdown: str, base_dir: Path, title: str) -> str:
+    """Markdown -> HTML (markdown-it; raw HTML allowed, which after autoescaping can only be the
+    template's own <video> tags), then every local image and video inlined as a data: URI."""
+    body = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
+
+    def inline(match: re.Match) -> str:
+        attribute, src = match.group(1), match.group(2)
+        path = base_dir / src
+        if src.startswith(("data:", "http:", "https:")) or not path.is_file():
+            return match.group(0)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return f'{attribute}="data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"'
+
+    body = re.sub(r'(src)="([^"]+)"', inline, body)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{jinja2.utils.markupsafe.escape(title)}'
+        f"</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
+    )
+
+
+def write_report(summary_dirs: list[Path], rollout_dirs: list[Path], config: dict[str, Any], out_dir: Path,
+                 markdown_name: str = "README.md", html_name: str | None = "index.html", root: str = "") -> None:  # fmt: skip
+    context = build_context(summary_dirs, rollout_dirs, config, root)
+    write_text(out_dir / markdown_name, render_markdown(context, html=False))
+    if html_name:
+        write_text(out_dir / html_name, render_html(render_markdown(context, html=True), out_dir, context["title"]))

@@ -1,0 +1,114 @@
+"""Recording one greedy episode of an agent as MP4 (H.264, for HTML) and GIF (for Markdown) with imageio.
+
+Rendering is headless (`rgb_array`; pygame gets SDL_VIDEODRIVER=dummy). The episode starts from the
+first fixed evaluation seed, so the recording is one of the episodes the final evaluation scored.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import imageio.v2 as imageio
+import imageio.v3 as iio
+import numpy as np
+from PIL import Image
+
+from ppo.atomic import atomic_path, write_json
+from ppo.envs import EVAL_SEED_BASE, env_info
+from ppo.evaluate import PolicyFn, greedy_policy, uniform_random_policy
+from ppo.results import load_policy, read_run_json
+
+# (scale, keep every n-th frame) tried in order until the GIF fits the size limit.
+_GIF_LADDER = [(0.5, 2), (0.5, 3), (0.4, 4), (0.33, 5), (0.25, 6), (0.2, 8), (0.15, 12)]
+
+
+@dataclass(frozen=True)
+class Recording:
+    frames: list[np.ndarray]
+    episode_return: float
+    length: int
+    fps: int
+
+
+def record_episode(env_id: str, act: PolicyFn) -> Recording:
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame without a display
+    env = gym.make(env_id, render_mode="rgb_array")
+    obs, _ = env.reset(seed=EVAL_SEED_BASE)
+    frames, total, length, done = [env.render()], 0.0, 0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(int(act(obs[None])[0]))
+        frames.append(env.render())
+        total += float(reward)
+        length += 1
+        done = terminated or truncated
+    fps = int(env.metadata.get("render_fps", 30))
+    env.close()
+    return Recording(frames, total, length, fps)
+
+
+def agent_policy(env_id: str, agent: str, run_dir: str | Path, seed: int) -> PolicyFn:
+    """The greedy policy of a saved ppo run, or uniform random actions for the random agent."""
+    info = env_info(env_id)
+    if agent == "random":
+        return uniform_random_policy(info.n_actions, seed)
+    return greedy_policy(load_policy(run_dir, info.obs_dim, info.n_actions))
+
+
+def write_mp4(path: str | Path, recording: Recording) -> None:
+    """H.264 with yuv420p pixels: the combination browsers play. Frame sides are multiples of 8 here
+    (600x400 for the classic envs), so no resizing happens."""
+    with atomic_path(path) as tmp:
+        writer = imageio.get_writer(
+            tmp, format="FFMPEG", fps=recording.fps, codec="libx264", pixelformat="yuv420p", macro_block_size=8
+        )
+        for frame in recording.frames:
+            writer.append_data(frame)
+        writer.close()
+
+
+def write_gif(path: str | Path, recording: Recording, max_bytes: int) -> tuple[float, int]:
+    """Downscale and skip frames until the GIF fits in max_bytes; returns the (scale, step) used."""
+    for scale, step in _GIF_LADDER:
+        height, width = recording.frames[0].shape[:2]
+        size = (max(1, int(width * scale)), max(1, int(height * scale)))
+        frames = [np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in recording.frames[::step]]
+        data = iio.imwrite("<bytes>", frames, extension=".gif", duration=1000 * step / recording.fps, loop=0)
+        if len(data) <= max_bytes:
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
+            return scale, step
+    raise ValueError(f"cannot fit {len(recording.frames)} frames into a GIF of {max_bytes} bytes")
+
+
+def write_rollout(env_id: str, agent: str, run_dirs: list[str | Path], out_dir: str | Path, max_gif_mb: float) -> dict:
+    """Record the median seed's agent (ranked by final evaluation mean) as {agent}.mp4, {agent}.gif and
+    {agent}.json (the caption's facts) in out_dir."""
+    finals = {}
+    for run_dir in map(Path, run_dirs):
+        run = read_run_json(run_dir)
+        if (run["env"], run["agent"]) != (env_id, agent):
+            raise ValueError(f"{run_dir} holds a run of {run['agent']} on {run['env']}, not {agent} on {env_id}")
+        finals[run_dir] = (run["final_eval"]["mean_return"], run["seed"])
+    ranked = sorted(finals, key=lambda d: finals[d])
+    run_dir = ranked[(len(ranked) - 1) // 2]
+    seed = finals[run_dir][1]
+    recording = record_episode(env_id, agent_policy(env_id, agent, run_dir, seed))
+    out = Path(out_dir)
+    write_mp4(out / f"{agent}.mp4", recording)
+    scale, step = write_gif(out / f"{agent}.gif", recording, int(max_gif_mb * 2**20))
+    caption = {
+        "env": env_id,
+        "agent": agent,
+        "seed": seed,
+        "episode_seed": EVAL_SEED_BASE,
+        "return": recording.episode_return,
+        "length": recording.length,
+        "fps": recording.fps,
+        "gif_scale": scale,
+        "gif_frame_step": step,
+    }
+    write_json(out / f"{agent}.json", caption)
+    return caption

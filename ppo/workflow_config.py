@@ -1,0 +1,72 @@
+"""The workflow's side of the config: checks the schema cannot express, and the arguments of each job.
+
+The Snakefile validates the structure with snakemake.utils.validate (workflow/schemas), then calls
+check_config() here, so a bad env id or hyperparameter stops the run before any job starts.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from ppo.config import ConfigError, check_known_keys, resolve
+from ppo.envs import EnvError, env_info, resolve_env_id
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Raise ConfigError (one line, naming the key and value) for what the JSON schema cannot check."""
+    for env, settings in config["envs"].items():
+        try:
+            env_id, _ = resolve_env_id(env)
+            env_info(env_id)
+        except EnvError as err:
+            raise ConfigError(f"envs.{env}: {err}") from None
+        if env_id != env:
+            raise ConfigError(f"envs.{env}: write the id Gymnasium knows, {env_id!r}, so result paths are unambiguous")
+        for agent in config["agents"]:
+            try:
+                resolve(agent, env, hyperparameters(config, env, agent))
+            except ConfigError as err:
+                raise ConfigError(f"envs.{env}.hyperparameters.{agent}: {err}") from None
+        for agent, overrides in settings.get("hyperparameters", {}).items():
+            try:
+                check_known_keys(list(overrides))
+            except ConfigError as err:
+                raise ConfigError(f"envs.{env}.hyperparameters.{agent}: {err}") from None
+    missing = [agent for agent in config["rollouts"]["agents"] if agent not in config["agents"]]
+    if missing:
+        raise ConfigError(
+            f"rollouts.agents: {', '.join(missing)} not in agents {config['agents']}; allowed: a subset of agents"
+        )
+
+
+def hyperparameters(config: dict[str, Any], env: str, agent: str) -> dict[str, Any]:
+    """The overrides of (env, agent): the env's budget, then the agent's own overrides."""
+    settings = config["envs"][env]
+    overrides = {"total_timesteps": settings["total_timesteps"]}
+    overrides.update(settings.get("hyperparameters", {}).get(agent, {}) or {})
+    return overrides
+
+
+def train_arguments(config: dict[str, Any], env: str, agent: str) -> str:
+    """The `python -m ppo train` options of one job, shell-quoted. Snakemake stores this string as a
+    param, so editing one env's or agent's settings reruns exactly the jobs it changes."""
+    settings = config["envs"][env]
+    args = [f"--eval-every={settings['eval_every']}"]
+    if settings.get("solved_threshold") is not None:
+        args.append(f"--solved-threshold={settings['solved_threshold']}")
+    args.append(f"--eval-episodes={config['evaluation']['episodes']}")
+    args.append(f"--final-eval-episodes={config['evaluation']['final_episodes']}")
+    for key, value in sorted(hyperparameters(config, env, agent).items()):
+        args.append(f"--set={key}={_yaml_scalar(value)}")
+    return " ".join(shlex.quote(arg) for arg in args)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_yaml_scalar(v) for v in value) + "]"
+    return str(value)

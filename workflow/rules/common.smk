@@ -1,0 +1,88 @@
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from ppo.config import ConfigError
+from ppo.plots import FIGURE_NAMES as FIGURES
+from ppo.workflow_config import check_config, train_arguments
+
+
+# Validate first: the schema (structure, types, ranges, no unknown keys), then what only the package
+# knows (env ids exist and are supported, hyperparameter names and values). One line, then stop.
+def _config_error(message):
+    sys.exit(f"config error: {message}")
+
+
+try:
+    validate(config, "../schemas/config.schema.yaml", set_default=False)
+except WorkflowError as err:
+    cause = next((a for a in err.args if hasattr(a, "json_path")), None)
+    if cause is None:
+        raise
+    _config_error(f"{cause.json_path.replace('$.', '', 1)}: {cause.message}")
+try:
+    check_config(config)
+except ConfigError as err:
+    _config_error(str(err))
+
+
+ENVS = list(config["envs"])
+AGENTS = config["agents"]
+SEEDS = config["seeds"]
+
+
+wildcard_constraints:
+    env="|".join(ENVS),
+    agent="random|ppo-article|ppo",
+    seed=r"\d+",
+
+
+def run_files(env, agent, seed):
+    names = ["episodes.csv", "evals.csv", "run.json"]
+    if agent != "random":
+        names.append("model.pt")
+    return [f"results/runs/{env}/{agent}/seed{seed}/{name}" for name in names]
+
+
+def get_env_runs(env):
+    """Every run file of one env: all agents x seeds."""
+    return [f for agent in AGENTS for seed in SEEDS for f in run_files(env, agent, seed)]
+
+
+def get_train_arguments(wildcards):
+    return train_arguments(config, wildcards.env, wildcards.agent)
+
+
+def train_runtime_minutes(wildcards):
+    """Budget / a conservative steps-per-second, with headroom (see README, SLURM section)."""
+    steps = config["envs"][wildcards.env]["total_timesteps"]
+    return 10 + int(steps / 1000 / 60)
+
+
+def get_rollout_models(wildcards):
+    if wildcards.agent == "random":
+        return []
+    return [f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/model.pt" for seed in SEEDS]
+
+
+def get_report_inputs(envs):
+    """Everything a report over `envs` reads: summaries, figures, rollouts, the resolved config."""
+    return {
+        "config": "results/config.json",
+        "tables": [f"results/summary/{env}/table.csv" for env in envs],
+        "metas": [f"results/summary/{env}/meta.json" for env in envs],
+        "figures": [f"report/figures/{env}/{name}.png" for env in envs for name in FIGURES],
+        "rollouts": [
+            f"report/media/{env}/{agent}.{ext}"
+            for env in envs
+            for agent in config["rollouts"]["agents"]
+            for ext in ("gif", "mp4", "json")
+        ],
+    }
+
+
+def get_final_output():
+    """The report, and one Markdown page per env."""
+    return ["report/README.md", "report/index.html"] + [f"report/envs/{env}.md" for env in ENVS]

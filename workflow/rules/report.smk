@@ -1,0 +1,55 @@
+rule resolved_config:
+    output:
+        "results/config.json",
+    params:
+        config=config,
+    log:
+        "logs/resolved_config.log",
+    localrule: True
+    run:
+        from ppo.atomic import write_json
+
+        write_json(output[0], params.config)
+
+
+rule env_report:
+    input:
+        unpack(lambda wildcards: get_report_inputs([wildcards.env])),
+    output:
+        "report/envs/{env}.md",
+    log:
+        "logs/report/{env}.log",
+    benchmark:
+        "results/benchmarks/report/{env}.tsv"
+    params:
+        summaries=lambda wildcards, input: sorted({str(Path(f).parent) for f in input.tables}),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    group:
+        "report"
+    shell:
+        "python -m ppo report --summaries {params.summaries} --config {input.config} --out report/envs "
+        "--markdown {wildcards.env}.md --html '' --root ../ > {log} 2>&1"
+
+
+rule report:
+    input:
+        unpack(lambda wildcards: get_report_inputs(ENVS)),
+    output:
+        markdown="report/README.md",
+        html=report("report/index.html", caption="../report/index.rst", category="Report"),
+    log:
+        "logs/report/all.log",
+    benchmark:
+        "results/benchmarks/report/all.tsv"
+    params:
+        summaries=lambda wildcards, input: sorted({str(Path(f).parent) for f in input.tables}),
+        out=subpath(output.markdown, parent=True),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m ppo report --summaries {params.summaries} --config {input.config} --out {params.out} > {log} 2>&1"

@@ -1,0 +1,106 @@
+rule aggregate:
+    input:
+        lambda wildcards: get_env_runs(wildcards.env),
+    output:
+        table="results/summary/{env}/table.csv",
+        meta="results/summary/{env}/meta.json",
+        episodes="results/summary/{env}/episodes.csv",
+        curves="results/summary/{env}/eval_curves.csv",
+        grid="results/summary/{env}/curves_grid.csv",
+        final="results/summary/{env}/final.csv",
+        runs="results/summary/{env}/runs.csv",
+    log:
+        "logs/aggregate/{env}.log",
+    benchmark:
+        "results/benchmarks/aggregate/{env}.tsv"
+    params:
+        runs=lambda wildcards, input: sorted({str(Path(f).parent) for f in input}),
+        out=subpath(output.table, parent=True),
+        samples=config["statistics"]["bootstrap_samples"],
+        random_state=config["statistics"]["random_state"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    group:
+        "report"
+    shell:
+        "python -m ppo aggregate --env {wildcards.env} --runs {params.runs} --out {params.out} "
+        "--bootstrap-samples {params.samples} --random-state {params.random_state} > {log} 2>&1"
+
+
+rule plot:
+    input:
+        rules.aggregate.output,
+    output:
+        report(
+            "report/figures/{env}/episode_rewards.png",
+            caption="../report/episode_rewards.rst",
+            category="{env}",
+        ),
+        report(
+            "report/figures/{env}/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="{env}",
+        ),
+        report(
+            "report/figures/{env}/final_returns.png",
+            caption="../report/final_returns.rst",
+            category="{env}",
+        ),
+        report(
+            "report/figures/{env}/wall_clock.png",
+            caption="../report/wall_clock.rst",
+            category="{env}",
+        ),
+    log:
+        "logs/plot/{env}.log",
+    benchmark:
+        "results/benchmarks/plot/{env}.tsv"
+    params:
+        summary=subpath(rules.aggregate.output.table, parent=True),
+        out=lambda wildcards, output: str(Path(output[0]).parent),
+        random_state=config["statistics"]["random_state"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    group:
+        "report"
+    shell:
+        "python -m ppo plot --summary {params.summary} --out {params.out} "
+        "--random-state {params.random_state} > {log} 2>&1"
+
+
+rule rollout:
+    input:
+        lambda wildcards: [
+            f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/run.json"
+            for seed in SEEDS
+        ],
+        models=get_rollout_models,
+    output:
+        mp4=report(
+            "report/media/{env}/{agent}.mp4",
+            caption="../report/rollout.rst",
+            category="{env}",
+        ),
+        gif="report/media/{env}/{agent}.gif",
+        caption="report/media/{env}/{agent}.json",
+    log:
+        "logs/rollout/{env}/{agent}.log",
+    benchmark:
+        "results/benchmarks/rollout/{env}/{agent}.tsv"
+    params:
+        runs=lambda wildcards, input: sorted({str(Path(f).parent) for f in input}),
+        out=subpath(output.caption, parent=True),
+        max_gif_mb=config["rollouts"]["max_gif_mb"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    group:
+        "report"
+    shell:
+        "python -m ppo rollout --env {wildcards.env} --agent {wildcards.agent} --runs {params.runs} "
+        "--out {params.out} --max-gif-mb {params.max_gif_mb} > {log} 2>&1"

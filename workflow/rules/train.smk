@@ -1,0 +1,31 @@
+rule train:
+    output:
+        episodes="results/runs/{env}/{agent}/seed{seed}/episodes.csv",
+        evals="results/runs/{env}/{agent}/seed{seed}/evals.csv",
+        run="results/runs/{env}/{agent}/seed{seed}/run.json",
+        model="results/runs/{env}/{agent}/seed{seed}/model.pt",
+    log:
+        "logs/train/{env}/{agent}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{env}/{agent}/seed{seed}.tsv"
+    params:
+        args=get_train_arguments,
+        out=subpath(output.run, parent=True),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=train_runtime_minutes,
+    wildcard_constraints:
+        agent="ppo-article|ppo",
+    shell:
+        "python -m ppo train --env {wildcards.env} --agent {wildcards.agent} --seed {wildcards.seed} "
+        "--out {params.out} {params.args} > {log} 2>&1"
+
+
+use rule train as train_random with:
+    output:
+        episodes="results/runs/{env}/{agent}/seed{seed}/episodes.csv",
+        evals="results/runs/{env}/{agent}/seed{seed}/evals.csv",
+        run="results/runs/{env}/{agent}/seed{seed}/run.json",
+    wildcard_constraints:
+        agent="random",
