@@ -44,14 +44,19 @@ class RolloutBuffer:
         self.advantages = np.zeros(shape, dtype=np.float32)
         self.returns = np.zeros(shape, dtype=np.float32)
         self.pos = 0
+        # NumPy views of the torch storage: writing through them costs far less per call than torch
+        # indexing, and add() runs once per vector step.
+        self._obs, self._actions = self.obs.numpy(), self.actions.numpy()
+        self._log_probs, self._values = self.log_probs.numpy(), self.values.numpy()
 
     def add(self, obs, actions, log_probs, values, rewards, terminated, truncated, valid) -> None:
-        """Store step `pos` for every env. `valid` is False where this step is an autoreset step."""
+        """Store step `pos` for every env (NumPy arrays or CPU tensors of shape (n_envs, ...)).
+        `valid` is False where this step is an autoreset step."""
         t = self.pos
-        self.obs[t] = obs
-        self.actions[t] = actions
-        self.log_probs[t] = log_probs
-        self.values[t] = values
+        self._obs[t] = obs
+        self._actions[t] = actions
+        self._log_probs[t] = log_probs
+        self._values[t] = values
         self.rewards[t] = rewards
         self.terminated[t] = terminated
         self.truncated[t] = truncated

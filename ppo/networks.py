@@ -81,7 +81,10 @@ class ActorCritic(nn.Module):
     def act(self, obs: torch.Tensor, generator: torch.Generator) -> PolicyStep:
         """Sample a ~ pi(.|s) for a batch of observations, with the given generator (reproducible)."""
         log_pi, values = self(obs)
-        actions = torch.multinomial(log_pi.exp(), 1, generator=generator).squeeze(-1)
+        # Inverse-CDF sampling: the first action whose cumulative probability exceeds u ~ U(0, 1).
+        # Same distribution as torch.multinomial at a fraction of its per-call cost on small batches.
+        uniform = torch.rand(len(obs), 1, generator=generator)
+        actions = (log_pi.exp().cumsum(-1) < uniform).sum(-1).clamp_(max=log_pi.shape[-1] - 1)
         return PolicyStep(actions, log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1), values)
 
     @torch.no_grad()

@@ -39,7 +39,7 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
     log = RunLog(hp.n_envs, evaluator, evaluation, progress)
     act_greedy = greedy_policy(policy)
 
-    obs = torch.from_numpy(envs.reset(seed=seed)[0]).float()
+    obs = envs.reset(seed=seed)[0].astype(np.float32, copy=False)
     valid = np.ones(hp.n_envs, dtype=bool)  # False where obs is a final obs awaiting autoreset
     step = 0
     log.start(act_greedy)
@@ -49,13 +49,13 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
             optimizer.param_groups[0]["lr"] = hp.learning_rate * (1.0 - iteration / hp.n_iterations)
 
         for _ in range(hp.n_steps):
-            policy_step = policy.act(obs, generator)
-            next_obs, rewards, terminated, truncated, _ = envs.step(policy_step.actions.numpy())
+            actions, log_probs, values = (t.numpy() for t in policy.act(torch.from_numpy(obs), generator))
+            next_obs, rewards, terminated, truncated, _ = envs.step(actions)
             step += hp.n_envs
-            buffer.add(obs, *policy_step, rewards, terminated, truncated, valid)
+            buffer.add(obs, actions, log_probs, values, rewards, terminated, truncated, valid)
             log.track(rewards, terminated, truncated, valid, step)
             valid = ~(terminated | truncated)
-            obs = torch.from_numpy(next_obs).float()
+            obs = next_obs.astype(np.float32, copy=False)
 
         # Numerical guard, once per rollout rather than per step: one op over the whole buffer.
         if not (torch.isfinite(buffer.obs).all() and np.isfinite(buffer.rewards).all()):
@@ -64,7 +64,7 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
             )
         # Bootstrap: V(obs after the rollout); under NEXT_STEP autoreset this is V(final obs) for an env
         # whose episode ended on the last step, which is what a truncation needs.
-        buffer.compute_returns_and_advantage(policy.value(obs).numpy(), hp.gamma, hp.gae_lambda)
+        buffer.compute_returns_and_advantage(policy.value(torch.from_numpy(obs)).numpy(), hp.gamma, hp.gae_lambda)
         try:
             stats = ppo_update(policy, optimizer, buffer.get(), hp, generator)
         except FloatingPointError as err:

@@ -7,10 +7,33 @@ check_config() here, so a bad env id or hyperparameter stops the run before any 
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
+
+import jsonschema
+import yaml
 
 from ppo.config import ConfigError, check_known_keys, resolve
 from ppo.envs import EnvError, env_info, resolve_env_id
+
+
+def coerce_command_line(config: dict[str, Any]) -> None:
+    """`snakemake --config seeds=[0,1]` hands over the list items as strings (Snakemake parses lists with
+    YAML's BaseLoader); make integer-looking seeds integers again so the schema sees what users meant."""
+    seeds = config.get("seeds")
+    if isinstance(seeds, list):
+        config["seeds"] = [int(s) if isinstance(s, str) and s.lstrip("-").isdigit() else s for s in seeds]
+
+
+def schema_error_line(config: dict[str, Any], schema_path: str | Path) -> str | None:
+    """The most relevant schema violation as one line, `key.path: message`, or None if valid.
+    (Snakemake's validate reports the same error over many lines; this is what users need to read.)"""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    where = error.json_path.removeprefix("$").removeprefix(".") or "config"
+    return f"{where}: {error.message}"
 
 
 def check_config(config: dict[str, Any]) -> None:

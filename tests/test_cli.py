@@ -50,7 +50,10 @@ def test_unwritable_output_fails_before_training(tmp_path, capsys):
 def test_evaluate_refuses_a_model_from_another_env(tmp_path, capsys):
     assert main([*BASE, "--env", "CartPole-v1", "--out", str(tmp_path / "cp"), "--final-eval-episodes", "2"]) == 0
     assert main(["evaluate", "--run", str(tmp_path / "cp"), "--env", "Acrobot-v1", "--episodes", "2"]) == 2
-    assert "was trained on CartPole-v1 (obs size 4, 2 actions); this env needs obs size 6 and 3 actions" in capsys.readouterr().err
+    assert (
+        "was trained on CartPole-v1 (obs size 4, 2 actions); this env needs obs size 6 and 3 actions"
+        in capsys.readouterr().err
+    )
 
 
 def test_evaluate_needs_a_finished_run(tmp_path, capsys):

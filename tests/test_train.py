@@ -29,7 +29,9 @@ def test_value_of_an_endless_env_needs_truncation_bootstrapping():
     hp = Hyperparameters(
         n_envs=4, n_steps=32, batch_size=64, n_epochs=10, learning_rate=3e-3, gamma=0.9, gae_lambda=0.95, total_timesteps=6400
     )
-    result = train_ppo("PPOBenchEndless-v0", hp, seed=0, evaluation=EvalSettings(every=10**9, final_episodes=1), progress=QUIET)
+    result = train_ppo(
+        "PPOBenchEndless-v0", hp, seed=0, evaluation=EvalSettings(every=10**9, final_episodes=1), progress=QUIET
+    )
     policy = ActorCritic(2, 2, hp.net_arch, hp.activation)
     policy.load_state_dict(result.model_state)
     value = policy.value(torch.ones(1, 2)).item()

@@ -6,7 +6,12 @@ from snakemake.utils import validate
 
 from ppo.config import ConfigError
 from ppo.plots import FIGURE_NAMES as FIGURES
-from ppo.workflow_config import check_config, train_arguments
+from ppo.workflow_config import (
+    check_config,
+    coerce_command_line,
+    schema_error_line,
+    train_arguments,
+)
 
 
 # Validate first: the schema (structure, types, ranges, no unknown keys), then what only the package
@@ -15,13 +20,14 @@ def _config_error(message):
     sys.exit(f"config error: {message}")
 
 
+coerce_command_line(config)
 try:
     validate(config, "../schemas/config.schema.yaml", set_default=False)
-except WorkflowError as err:
-    cause = next((a for a in err.args if hasattr(a, "json_path")), None)
-    if cause is None:
-        raise
-    _config_error(f"{cause.json_path.replace('$.', '', 1)}: {cause.message}")
+except WorkflowError:
+    schema = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+    _config_error(
+        schema_error_line(config, schema) or "the config does not match its schema"
+    )
 try:
     check_config(config)
 except ConfigError as err:
@@ -48,7 +54,9 @@ def run_files(env, agent, seed):
 
 def get_env_runs(env):
     """Every run file of one env: all agents x seeds."""
-    return [f for agent in AGENTS for seed in SEEDS for f in run_files(env, agent, seed)]
+    return [
+        f for agent in AGENTS for seed in SEEDS for f in run_files(env, agent, seed)
+    ]
 
 
 def get_train_arguments(wildcards):
@@ -64,7 +72,10 @@ def train_runtime_minutes(wildcards):
 def get_rollout_models(wildcards):
     if wildcards.agent == "random":
         return []
-    return [f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/model.pt" for seed in SEEDS]
+    return [
+        f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/model.pt"
+        for seed in SEEDS
+    ]
 
 
 def get_report_inputs(envs):
@@ -73,7 +84,9 @@ def get_report_inputs(envs):
         "config": "results/config.json",
         "tables": [f"results/summary/{env}/table.csv" for env in envs],
         "metas": [f"results/summary/{env}/meta.json" for env in envs],
-        "figures": [f"report/figures/{env}/{name}.png" for env in envs for name in FIGURES],
+        "figures": [
+            f"report/figures/{env}/{name}.png" for env in envs for name in FIGURES
+        ],
         "rollouts": [
             f"report/media/{env}/{agent}.{ext}"
             for env in envs
@@ -85,4 +98,6 @@ def get_report_inputs(envs):
 
 def get_final_output():
     """The report, and one Markdown page per env."""
-    return ["report/README.md", "report/index.html"] + [f"report/envs/{env}.md" for env in ENVS]
+    return ["report/README.md", "report/index.html"] + [
+        f"report/envs/{env}.md" for env in ENVS
+    ]

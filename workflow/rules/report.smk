@@ -1,11 +1,11 @@
 rule resolved_config:
     output:
         "results/config.json",
-    params:
-        config=config,
     log:
         "logs/resolved_config.log",
     localrule: True
+    params:
+        config=config,
     run:
         from ppo.atomic import write_json
 
@@ -21,14 +21,18 @@ rule env_report:
         "logs/report/{env}.log",
     benchmark:
         "results/benchmarks/report/{env}.tsv"
-    params:
-        summaries=lambda wildcards, input: sorted({str(Path(f).parent) for f in input.tables}),
+    group:
+        "report"
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    group:
-        "report"
+    params:
+        summaries=lambda wildcards, input: sorted(
+            {str(Path(f).parent) for f in input.tables}
+        ),
     shell:
         "python -m ppo report --summaries {params.summaries} --config {input.config} --out report/envs "
         "--markdown {wildcards.env}.md --html '' --root ../ > {log} 2>&1"
@@ -39,17 +43,23 @@ rule report:
         unpack(lambda wildcards: get_report_inputs(ENVS)),
     output:
         markdown="report/README.md",
-        html=report("report/index.html", caption="../report/index.rst", category="Report"),
+        html=report(
+            "report/index.html", caption="../report/index.rst", category="Report"
+        ),
     log:
         "logs/report/all.log",
     benchmark:
         "results/benchmarks/report/all.tsv"
-    params:
-        summaries=lambda wildcards, input: sorted({str(Path(f).parent) for f in input.tables}),
-        out=subpath(output.markdown, parent=True),
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        summaries=lambda wildcards, input: sorted(
+            {str(Path(f).parent) for f in input.tables}
+        ),
+        out=subpath(output.markdown, parent=True),
     shell:
         "python -m ppo report --summaries {params.summaries} --config {input.config} --out {params.out} > {log} 2>&1"

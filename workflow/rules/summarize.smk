@@ -13,17 +13,19 @@ rule aggregate:
         "logs/aggregate/{env}.log",
     benchmark:
         "results/benchmarks/aggregate/{env}.tsv"
+    group:
+        "report"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         runs=lambda wildcards, input: sorted({str(Path(f).parent) for f in input}),
         out=subpath(output.table, parent=True),
         samples=config["statistics"]["bootstrap_samples"],
         random_state=config["statistics"]["random_state"],
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    group:
-        "report"
     shell:
         "python -m ppo aggregate --env {wildcards.env} --runs {params.runs} --out {params.out} "
         "--bootstrap-samples {params.samples} --random-state {params.random_state} > {log} 2>&1"
@@ -57,16 +59,18 @@ rule plot:
         "logs/plot/{env}.log",
     benchmark:
         "results/benchmarks/plot/{env}.tsv"
-    params:
-        summary=subpath(rules.aggregate.output.table, parent=True),
-        out=lambda wildcards, output: str(Path(output[0]).parent),
-        random_state=config["statistics"]["random_state"],
+    group:
+        "report"
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    group:
-        "report"
+    params:
+        summary=lambda wildcards, input: str(Path(input.table).parent),
+        out=lambda wildcards, output: str(Path(output[0]).parent),
+        random_state=config["statistics"]["random_state"],
     shell:
         "python -m ppo plot --summary {params.summary} --out {params.out} "
         "--random-state {params.random_state} > {log} 2>&1"
@@ -91,16 +95,18 @@ rule rollout:
         "logs/rollout/{env}/{agent}.log",
     benchmark:
         "results/benchmarks/rollout/{env}/{agent}.tsv"
-    params:
-        runs=lambda wildcards, input: sorted({str(Path(f).parent) for f in input}),
-        out=subpath(output.caption, parent=True),
-        max_gif_mb=config["rollouts"]["max_gif_mb"],
+    group:
+        "report"
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    group:
-        "report"
+    params:
+        runs=lambda wildcards, input: sorted({str(Path(f).parent) for f in input}),
+        out=subpath(output.caption, parent=True),
+        max_gif_mb=config["rollouts"]["max_gif_mb"],
     shell:
         "python -m ppo rollout --env {wildcards.env} --agent {wildcards.agent} --runs {params.runs} "
         "--out {params.out} --max-gif-mb {params.max_gif_mb} > {log} 2>&1"

@@ -8,15 +8,17 @@ rule train:
         "logs/train/{env}/{agent}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{env}/{agent}/seed{seed}.tsv"
-    params:
-        args=get_train_arguments,
-        out=subpath(output.run, parent=True),
+    wildcard_constraints:
+        agent="ppo-article|ppo",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=train_runtime_minutes,
-    wildcard_constraints:
-        agent="ppo-article|ppo",
+    params:
+        args=get_train_arguments,
+        out=subpath(output.run, parent=True),
     shell:
         "python -m ppo train --env {wildcards.env} --agent {wildcards.agent} --seed {wildcards.seed} "
         "--out {params.out} {params.args} > {log} 2>&1"

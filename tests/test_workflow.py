@@ -1,0 +1,104 @@
+"""The whole workflow through Snakemake itself, on the tiny config, in a temporary directory."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ENVS = ("CartPole-v1", "LunarLander-v3")
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    bin_dir = str(Path(sys.executable).parent)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SDL_VIDEODRIVER": "dummy", "HOME": str(workdir)}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run would run."""
+    return re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", result.stdout, flags=re.M)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    work = tmp_path_factory.mktemp("workflow")
+    shutil.copy(ROOT / "Snakefile", work)
+    for folder in ("workflow", "config"):
+        shutil.copytree(ROOT / folder, work / folder)
+    return work
+
+
+def mtimes(folder: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_one_env_on_its_own_touches_no_other_env(workdir):
+    result = snakemake(workdir, "report/envs/CartPole-v1.md")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workdir / "report/envs/CartPole-v1.md").stat().st_size > 0
+    assert not (workdir / "results/runs/LunarLander-v3").exists()
+    assert not (workdir / "report/figures/LunarLander-v3").exists()
+
+
+def test_full_workflow_reuses_the_finished_env_and_writes_everything(workdir):
+    cartpole_before = mtimes(workdir / "results/runs/CartPole-v1")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert mtimes(workdir / "results/runs/CartPole-v1") == cartpole_before
+    for env in ENVS:
+        for agent in ("random", "ppo-article", "ppo"):
+            for seed in (0, 1):
+                run = workdir / f"results/runs/{env}/{agent}/seed{seed}"
+                assert all((run / name).stat().st_size > 0 for name in ("episodes.csv", "evals.csv", "run.json"))
+                assert (run / "model.pt").exists() == (agent != "random")
+            assert (workdir / f"logs/train/{env}/{agent}/seed0.log").exists()
+        for name in ("episode_rewards", "learning_curves", "final_returns", "wall_clock"):
+            assert (workdir / f"report/figures/{env}/{name}.png").stat().st_size > 10_000
+        for agent in ("random", "ppo"):
+            gif = workdir / f"report/media/{env}/{agent}.gif"
+            assert 0 < gif.stat().st_size <= 5 * 2**20
+            assert (workdir / f"report/media/{env}/{agent}.mp4").stat().st_size > 0
+    readme = (workdir / "report/README.md").read_text()
+    assert "figures/LunarLander-v3/learning_curves.png" in readme and "media/CartPole-v1/ppo.gif" in readme
+    html = (workdir / "report/index.html").read_text()
+    assert html.count('src="data:image/png;base64,') == 8 and html.count('src="data:video/mp4;base64,') == 4
+
+
+def test_second_invocation_has_nothing_to_do(workdir):
+    result = snakemake(workdir, "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changing_one_envs_hyperparameter_reruns_only_that_env(workdir):
+    config = yaml.safe_load((workdir / "config/smoke.yaml").read_text())
+    config["envs"]["LunarLander-v3"]["hyperparameters"]["ppo"]["learning_rate"] = 0.001
+    (workdir / "config/changed.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--dry-run", "--configfile", "config/changed.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = planned_jobs(result)
+    trained = sorted(w for rule, w in jobs if rule.startswith("train"))
+    assert trained == ["env=LunarLander-v3, agent=ppo, seed=0", "env=LunarLander-v3, agent=ppo, seed=1"]
+    assert not any("CartPole-v1" in w for _, w in jobs)
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
+    assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    snakefmt = Path(sys.executable).parent / "snakefmt"
+    files = ["Snakefile", *map(str, sorted((ROOT / "workflow/rules").glob("*.smk")))]
+    fmt = subprocess.run([str(snakefmt), "--check", *files], cwd=ROOT, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
