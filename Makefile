@@ -6,7 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: help venv test test-fast lint benchmark report lock clean
+.PHONY: help venv test test-fast lint benchmark report publish lock clean
+# Jobs call `python -m ppo`: put the venv first on PATH for Snakemake and its jobs.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export SDL_VIDEODRIVER ?= dummy
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,8 +24,10 @@ $(STAMP): pyproject.toml requirements.lock
 venv: $(STAMP)  ## create .venv with the pinned stack
 
 lint: $(STAMP)  ## ruff, snakemake --lint, snakefmt --check
-	$(BIN)/ruff check ppo tests benchmarks
-	$(BIN)/ruff format --check ppo tests benchmarks
+	$(BIN)/ruff check ppo tests
+	$(BIN)/ruff format --check ppo tests
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules/*.smk
 
 test: lint  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
@@ -32,6 +37,13 @@ test-fast: $(STAMP)  ## the tests not marked slow, while editing
 
 benchmark: $(STAMP)  ## the full default benchmark, report included (CORES=2)
 	$(BIN)/snakemake --cores $(CORES)
+
+report: benchmark  ## the report (runs whatever of the benchmark is missing)
+
+publish: report  ## public/: a static site (index.html at its root) and public/report.zip
+	rm -rf public && mkdir -p public
+	cp -r report/index.html report/README.md report/figures report/media report/envs public/
+	$(BIN)/snakemake --report public/report.zip
 
 lock: $(STAMP)  ## regenerate requirements.lock from the current .venv
 	{ head -2 requirements.lock; $(BIN)/pip freeze | grep -v -E '^(-e|ppo-bench)' | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements.lock.new

@@ -28,15 +28,31 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "report" / "templates"
 
 ARTICLE_NOTE = (
     "The article trained one environment copy with a 512-step horizon, three epochs of minibatch 16, "
-    "no advantage normalization and no entropy bonus, for 500 updates (256,000 steps). Its code also "
-    "merged time-limit truncation into termination, let the GAE sum run on across episode boundaries "
-    "(only the value bootstrap was masked), never bootstrapped the last step of a horizon, and did not "
-    "shuffle its minibatches. Its lander learned to hover, not to land: hovering avoids the -100 crash "
-    "penalty and pays for itself in shaping reward, and 256,000 noisy single-env steps are too few to "
-    "find the landing +100 beyond it. Run correctly here, the same settings give the numbers in the "
-    "summary table; the tuned preset (16 envs, long rollouts, gamma 0.999 with GAE lambda 0.98, an "
-    "entropy bonus, normalized advantages, 1M steps) lands."
+    "no advantage normalization and no entropy bonus, for 500 updates (256,000 steps), and its lander "
+    "learned to hover but not to land. Its code, not only its settings, stood in the way: it merged "
+    "time-limit truncation into termination, let the GAE sum run on across episode boundaries (only the "
+    "value bootstrap was masked), never bootstrapped the last step of a horizon, and did not shuffle its "
+    "minibatches. Hovering is what such biased advantages reward: it avoids the -100 crash penalty and "
+    "collects shaping reward, while the +100 for landing lies beyond episode ends the estimate smears over. "
+    "Here the same settings run through a correct implementation:"
 )
+
+
+def _article_comparison(table: pd.DataFrame) -> list[str]:
+    """One measured sentence per env that ran both PPO agents."""
+    sentences = []
+    for env, rows in table.groupby("env", sort=False):
+        by_agent = {row["agent"]: row for row in rows.to_dict("records")}
+        if {"ppo-article", "ppo"} <= set(by_agent):
+            article, tuned = by_agent["ppo-article"], by_agent["ppo"]
+            sentences.append(
+                f"on {env}, the article's settings reach an IQM of {article['iqm']:.1f} "
+                f"({_fmt(100 * article['success_rate'], '.0f', 'n/a')}% of final episodes solved, "
+                f"{article['seeds_solved']}/{article['seeds']} seeds reaching the threshold), "
+                f"the tuned preset {tuned['iqm']:.1f} ({_fmt(100 * tuned['success_rate'], '.0f', 'n/a')}%, "
+                f"{tuned['seeds_solved']}/{tuned['seeds']} seeds)."
+            )
+    return sentences
 
 
 def _fmt(value: Any, spec: str = ".1f", missing: str = "not reached") -> str:
@@ -133,6 +149,7 @@ def build_context(summary_dirs: list[Path], rollout_dirs: list[Path], config: di
         "bootstrap_samples": config["statistics"]["bootstrap_samples"],
         "table": _table_rows(all_tables),
         "article_note": ARTICLE_NOTE,
+        "article_comparison": _article_comparison(all_tables),
         "provenance": {
             "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
             "git_commit": ", ".join(sorted({c for m in metas for c in m["git_commits"]})),

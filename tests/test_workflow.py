@@ -102,3 +102,15 @@ def test_lint_and_format_are_clean():
     files = ["Snakefile", *map(str, sorted((ROOT / "workflow/rules").glob("*.smk")))]
     fmt = subprocess.run([str(snakefmt), "--check", *files], cwd=ROOT, capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_report_loads_in_a_real_browser(workdir):
+    """Debian's Chromium, headless: every image and video of index.html decodes, no console errors.
+    The screenshot is kept under test-artifacts/."""
+    from browser import open_page
+
+    state = open_page(workdir / "report/index.html", ROOT / "test-artifacts" / "report.png")
+    assert len(state["images"]) == 8 and all(i["complete"] and i["width"] > 0 for i in state["images"]), state["images"]
+    assert len(state["videos"]) == 4 and all(v["width"] > 0 and v["error"] is None for v in state["videos"]), state["videos"]
+    assert state["console_errors"] == []
+    assert (ROOT / "test-artifacts" / "report.png").stat().st_size > 10_000

@@ -68,7 +68,7 @@ rule plot:
         mem_mb=2000,
         runtime=10,
     params:
-        summary=lambda wildcards, input: str(Path(input.table).parent),
+        summary=lambda wildcards, input: str(Path(input[0]).parent),
         out=lambda wildcards, output: str(Path(output[0]).parent),
         random_state=config["statistics"]["random_state"],
     shell:

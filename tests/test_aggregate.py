@@ -1,0 +1,104 @@
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic import write_runs
+
+from ppo.aggregate import (
+    ResultsError,
+    curves_on_grid,
+    eval_curves,
+    iqm,
+    iqm_with_ci,
+    load_runs,
+    median_seed,
+    normalized,
+    summary_table,
+    write_summary,
+)
+
+
+def test_iqm_is_the_mean_of_the_middle_half():
+    assert iqm(np.arange(8.0)) == pytest.approx(3.5)  # mean of 2..5
+    assert iqm(np.array([1.0, 2, 3, 4, 100, 101, 102, 1000])) == pytest.approx((3 + 4 + 100 + 101) / 4)
+
+
+def test_summary_table_known_numbers(tmp_path):
+    table = summary_table(load_runs(write_runs(tmp_path)), n_resamples=500, random_state=0)
+    ppo = table[table.agent == "ppo"].iloc[0]
+    # pooled 12 returns, sorted: 100 200 300 | 400 460 470 480 490 500 | 500 500 500
+    assert ppo["iqm"] == pytest.approx((400 + 460 + 470 + 480 + 490 + 500) / 6)
+    assert ppo["success_rate"] == pytest.approx(6 / 12)  # 480, 490 and four 500s are >= 475
+    assert ppo["seeds_solved"] == 2
+    assert ppo["median_steps_to_threshold"] == 3000  # median of 1000, 3000 and "never"
+    assert ppo["median_seconds_to_threshold"] == pytest.approx(6.0)
+    assert ppo["final_mean"] == pytest.approx((500 + 250 + 475) / 3)
+    assert ppo["iqm_low"] <= ppo["iqm"] <= ppo["iqm_high"]
+    assert 100 <= ppo["iqm_low"] and ppo["iqm_high"] <= 500
+    random = table[table.agent == "random"].iloc[0]
+    assert random["success_rate"] == 0 and np.isnan(random["median_steps_to_threshold"])
+    assert random["normalized_iqm"] == pytest.approx(0.0, abs=0.01)
+    assert list(table.agent) == ["random", "ppo"]
+
+
+def test_bootstrap_ci_is_seeded():
+    scores = np.array([[1.0, 5, 9], [2, 6, 10], [3, 7, 11], [4, 8, 12]])
+    assert iqm_with_ci(scores, 300, random_state=1) == iqm_with_ci(scores, 300, random_state=1)
+    assert iqm_with_ci(scores, 300, random_state=1) != iqm_with_ci(scores, 300, random_state=2)
+    point, low, high = iqm_with_ci(np.array([[1.0, 2.0]]), 300, 0)
+    assert point == 1.5 and np.isnan(low) and np.isnan(high)  # one seed: nothing to resample
+
+
+def test_normalized_score():
+    assert normalized(np.array([20.0, 475.0, 247.5]), random_mean=20, threshold=475).tolist() == [0.0, 1.0, 0.5]
+
+
+def test_curves_share_one_grid_and_are_not_extrapolated():
+    curves = pd.DataFrame(
+        {"env": "E", "agent": ["a", "a", "b", "b"], "seed": 0, "step": [0, 100, 0, 50], "mean_return": [0.0, 10, 0, 5]}
+    )
+    grid = curves_on_grid(curves, n_points=3)
+    assert grid[grid.agent == "a"]["step"].tolist() == [0, 50, 100]
+    assert grid[grid.agent == "a"]["mean_return"].tolist() == [0.0, 5.0, 10.0]
+    assert grid[grid.agent == "b"]["step"].tolist() == [0, 50]
+
+
+def test_eval_curves_average_each_evaluation(tmp_path):
+    curves = eval_curves(load_runs(write_runs(tmp_path)).evals)
+    row = curves[(curves.agent == "ppo") & (curves.seed == 1) & (curves.step == 2000)].iloc[0]
+    assert row["mean_return"] == pytest.approx(200 + 0.5 + 1)
+
+
+def test_median_seed(tmp_path):
+    runs = load_runs(write_runs(tmp_path)).runs
+    assert median_seed(runs, "CartPole-v1", "ppo") == 2  # means 500, 250, 475 -> middle is 475
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda run: (run / "evals.csv").unlink(), "evals.csv is missing"),
+        (lambda run: (run / "run.json").write_text("{"), "run.json is not valid JSON"),
+        (lambda run: (run / "episodes.csv").write_text((run / "episodes.csv").read_text()[:-9]), "episodes.csv has empty"),
+        (lambda run: (run / "episodes.csv").write_text("a,b\n1,2\n"), "episodes.csv has columns"),
+        (lambda run: (run / "evals.csv").write_bytes(b"\xff\xfe\x00garbage"), "evals.csv"),
+    ],
+)
+def test_damaged_runs_are_named(tmp_path, damage, message):
+    runs = write_runs(tmp_path)
+    damage(runs[0])
+    with pytest.raises(ResultsError, match=message):
+        load_runs(runs)
+
+
+def test_write_summary_refuses_other_envs(tmp_path):
+    runs = write_runs(tmp_path / "a") + write_runs(tmp_path / "b", env="Acrobot-v1")
+    with pytest.raises(ResultsError, match="runs of Acrobot-v1 given to the summary of CartPole-v1"):
+        write_summary("CartPole-v1", runs, tmp_path / "out", 100, 0)
+
+
+def test_write_summary_files(tmp_path):
+    write_summary("CartPole-v1", write_runs(tmp_path / "runs"), tmp_path / "out", 100, 0)
+    for name in ("episodes", "eval_curves", "curves_grid", "final", "runs", "table"):
+        frame = pd.read_csv(tmp_path / "out" / f"{name}.csv")
+        assert {"env", "agent"} <= set(frame.columns)
+    assert (tmp_path / "out" / "meta.json").exists()
