@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: help venv test test-fast lint benchmark report publish lock clean
+.PHONY: help venv system-deps test test-fast lint benchmark report publish lock clean
 # Jobs call `python -m ppo`: put the venv first on PATH for Snakemake and its jobs.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SDL_VIDEODRIVER ?= dummy
@@ -23,13 +23,19 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP)  ## create .venv with the pinned stack
 
+# Debian's Chromium and its driver, for the browser test of the HTML report (apt needs root).
+system-deps:  ## install the Debian packages the tests need, when missing
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver fonts-dejavu-core; }
+
 lint: $(STAMP)  ## ruff, snakemake --lint, snakefmt --check
 	$(BIN)/ruff check ppo tests
 	$(BIN)/ruff format --check ppo tests
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules/*.smk
 
-test: lint  ## the whole test suite (what CI runs)
+test: lint system-deps  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)  ## the tests not marked slow, while editing

@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: no display needed, and no GUI backend probing
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -61,32 +62,22 @@ def learning_curves(curves_on_grid: pd.DataFrame, env: str, threshold: float | N
         data=curves_on_grid, x="step", y="mean_return", hue="agent", hue_order=_agents(curves_on_grid),
         palette=PALETTE, errorbar=("ci", 95), seed=random_state, ax=ax,
     )  # fmt: skip
-    if threshold is not None:
-        ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"solved ({threshold:g})")
-    ax.set_title(f"Learning curves: greedy evaluation, mean and 95% CI over seeds ({env})")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("evaluation return")
-    _relabel_legend(ax)
-    fig.tight_layout()
-    return fig
+    title = f"Learning curves: greedy evaluation, mean and 95% CI over seeds ({env})"
+    return _finish(fig, ax, title, "env steps", "evaluation return", threshold)
 
 
-def final_returns(final: pd.DataFrame, env: str, threshold: float | None) -> plt.Figure:
+def final_returns(final: pd.DataFrame, env: str, threshold: float | None, random_state: int) -> plt.Figure:
     """Distribution of final evaluation returns per agent (box, with every episode as a point).
-    Columns read: agent, return."""
+    Columns read: agent, return. The points' jitter is seeded, so figures are reproducible."""
     _style()
+    np.random.seed(random_state)  # seaborn's stripplot jitter draws from NumPy's global generator
     fig, ax = plt.subplots(figsize=(7, 4.5))
     order = _agents(final)
     sns.boxplot(data=final, x="agent", y="return", hue="agent", order=order, palette=PALETTE, showfliers=False, ax=ax)
     sns.stripplot(data=final, x="agent", y="return", order=order, color="black", size=2, alpha=0.35, jitter=0.25, ax=ax)
-    if threshold is not None:
-        ax.axhline(threshold, color="black", linestyle="--", linewidth=1)
     ax.set_xticks(range(len(order)), [AGENT_LABELS[a] for a in order])
-    ax.set_title(f"Final greedy evaluation, all seeds and episodes ({env})")
-    ax.set_xlabel("")
-    ax.set_ylabel("episode return")
-    fig.tight_layout()
-    return fig
+    title = f"Final greedy evaluation, all seeds and episodes ({env})"
+    return _finish(fig, ax, title, "", "episode return", threshold, legend=False)
 
 
 def wall_clock(curves: pd.DataFrame, env: str, threshold: float | None) -> plt.Figure:
@@ -98,19 +89,22 @@ def wall_clock(curves: pd.DataFrame, env: str, threshold: float | None) -> plt.F
         data=curves, x="wall_s", y="mean_return", hue="agent", hue_order=_agents(curves), units="seed",
         estimator=None, palette=PALETTE, alpha=0.8, linewidth=1, ax=ax,
     )  # fmt: skip
+    title = f"Return against training wall-clock time, every seed ({env})"
+    return _finish(fig, ax, title, "training seconds (one CPU core, evaluation excluded)", "evaluation return", threshold)
+
+
+def _finish(fig, ax, title: str, xlabel: str, ylabel: str, threshold: float | None, legend: bool = True) -> plt.Figure:
+    """Threshold line, titles, a legend with the agents' display names, tight layout."""
     if threshold is not None:
         ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"solved ({threshold:g})")
-    ax.set_title(f"Return against training wall-clock time, every seed ({env})")
-    ax.set_xlabel("training seconds (one CPU core, evaluation excluded)")
-    ax.set_ylabel("evaluation return")
-    _relabel_legend(ax)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend:
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles, [AGENT_LABELS.get(label, label) for label in labels], loc="best", fontsize="small")
     fig.tight_layout()
     return fig
-
-
-def _relabel_legend(ax: plt.Axes) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, [AGENT_LABELS.get(label, label) for label in labels], loc="best", fontsize="small")
 
 
 def save_figure(fig: plt.Figure, png: str | Path, svg: bool = True) -> None:
@@ -135,5 +129,5 @@ def write_figures(summary_dir: str | Path, out_dir: str | Path, random_state: in
     save_figure(
         learning_curves(pd.read_csv(summary / "curves_grid.csv"), env, threshold, random_state), out / "learning_curves.png"
     )
-    save_figure(final_returns(pd.read_csv(summary / "final.csv"), env, threshold), out / "final_returns.png")
+    save_figure(final_returns(pd.read_csv(summary / "final.csv"), env, threshold, random_state), out / "final_returns.png")
     save_figure(wall_clock(curves, env, threshold), out / "wall_clock.png")

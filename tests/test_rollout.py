@@ -1,0 +1,26 @@
+import json
+import subprocess
+
+import imageio_ffmpeg
+import pytest
+from synthetic import write_runs
+
+from ppo.rollout import write_rollout
+
+
+@pytest.mark.slow
+def test_rollout_of_the_median_seed_as_h264_mp4_and_small_gif(tmp_path):
+    runs = [r for r in write_runs(tmp_path / "runs") if "random" in str(r)]
+    caption = write_rollout("CartPole-v1", "random", runs, tmp_path / "media", max_gif_mb=0.2)
+    assert caption["seed"] == 1  # final means 20, 20, 20: ties broken by seed, the middle one
+    assert json.loads((tmp_path / "media" / "random.json").read_text())["length"] == caption["length"] > 0
+    assert 0 < (tmp_path / "media" / "random.gif").stat().st_size <= 0.2 * 2**20
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(tmp_path / "media" / "random.mp4")],
+                           capture_output=True, text=True).stderr  # fmt: skip
+    assert "h264" in probe and "yuv420p" in probe
+
+
+def test_rollout_refuses_runs_of_another_agent(tmp_path):
+    runs = write_runs(tmp_path / "runs")
+    with pytest.raises(ValueError, match="holds a run of ppo on CartPole-v1, not random on CartPole-v1"):
+        write_rollout("CartPole-v1", "random", runs, tmp_path / "media", 1)
