@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -113,11 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    # SIGTERM (a scheduler cancelling the job, `kill`) would end Python without unwinding; raising
+    # SystemExit instead runs the `finally` blocks that delete half-written temporary files.
+    raise SystemExit(128 + signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         return COMMANDS[args.verb](args)
+    except KeyboardInterrupt:
+        print("error: interrupted; no results were written (a rerun starts from scratch)", file=sys.stderr)
+        return 128 + signal.SIGINT
     except USAGE_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

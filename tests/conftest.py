@@ -26,6 +26,20 @@ class BoxActionEnv(EndlessEnv):
     action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
 
 
+class NaNAfterTenStepsEnv(EndlessEnv):
+    """A broken simulator: its observation turns to NaN on the 10th step of an episode."""
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return super().reset(seed=seed)
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(2, np.nan if self.t >= 10 else 1.0, np.float32)
+        return obs, 1.0, False, False, {}
+
+
+gym.register("PPOBenchNaN-v0", entry_point=NaNAfterTenStepsEnv, max_episode_steps=50)
 gym.register("PPOBenchEndless-v0", entry_point=EndlessEnv, max_episode_steps=20)
 gym.register("PPOBenchBoxAction-v0", entry_point=BoxActionEnv, max_episode_steps=20)
 

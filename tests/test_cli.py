@@ -67,3 +67,12 @@ def test_help_lists_every_hyperparameter(capsys):
     out = capsys.readouterr().out
     for name in ("n_envs", "clip_range_vf", "max_grad_norm", "net_arch", "lr_schedule"):
         assert name in out
+
+
+def test_nan_observation_stops_training_with_the_step_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--env", "PPOBenchNaN-v0", "--agent", "ppo", "--seed", "0", "--out", str(out), "--quiet"]
+    assert main([*args, "--set", "n_envs=2", "--set", "n_steps=16", "--set", "batch_size=32"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: training stopped: non-finite observation or reward from the env in steps 0..32"
+    assert list(out.iterdir()) == []
