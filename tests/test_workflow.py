@@ -114,3 +114,44 @@ def test_report_loads_in_a_real_browser(workdir):
     assert len(state["videos"]) == 4 and all(v["width"] > 0 and v["error"] is None for v in state["videos"]), state["videos"]
     assert state["console_errors"] == []
     assert (ROOT / "test-artifacts" / "report.png").stat().st_size > 10_000
+
+
+def test_snakemake_report_archive(workdir):
+    result = snakemake(workdir, "--report", "report.zip")
+    assert result.returncode == 0, result.stderr[-3000:]
+    import zipfile
+
+    names = zipfile.ZipFile(workdir / "report.zip").namelist()
+    assert "report/report.html" in names
+    assert sum(name.endswith(".png") for name in names) == 8 and sum(name.endswith(".mp4") for name in names) == 4
+
+
+def test_killed_workflow_reruns_to_the_same_logs(workdir):
+    """SIGTERM to Snakemake while a training job runs; the rerun (with --rerun-incomplete) completes
+    the job, and its logs equal those of the finished smoke run with the same settings."""
+    import signal
+    import time
+
+    import pandas as pd
+
+    target = "results/runs/CartPole-v1/ppo/seed0"
+    fresh = workdir.parent / (workdir.name + "-killed")
+    shutil.copytree(workdir, fresh, ignore=shutil.ignore_patterns("results", "report", "logs", ".snakemake"))
+    bin_dir = str(Path(sys.executable).parent)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SDL_VIDEODRIVER": "dummy", "HOME": str(fresh)}
+    command = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/smoke.yaml", f"{target}/run.json"]
+    process = subprocess.Popen(command, cwd=fresh, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = fresh / "logs/train/CartPole-v1/ppo/seed0.log"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and "periodic evaluation" in log.read_text()):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=120)
+    assert not (fresh / target / "run.json").exists()
+
+    rerun = subprocess.run([*command, "--rerun-incomplete"], cwd=fresh, env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    for name in ("episodes.csv", "evals.csv"):
+        got = pd.read_csv(fresh / target / name).drop(columns="wall_s")
+        expected = pd.read_csv(workdir / target / name).drop(columns="wall_s")
+        pd.testing.assert_frame_equal(got, expected)
