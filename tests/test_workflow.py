@@ -14,11 +14,12 @@ ENVS = ("CartPole-v1", "LunarLander-v3")
 pytestmark = pytest.mark.slow
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, configfile: str = "config/smoke.yaml") -> subprocess.CompletedProcess:
     bin_dir = str(Path(sys.executable).parent)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SDL_VIDEODRIVER": "dummy", "HOME": str(workdir)}
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml", *args],
+        # Targets and options first: --configfile takes every word after it.
+        [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", configfile],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -35,7 +36,8 @@ def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("workflow")
-    shutil.copy(ROOT / "Snakefile", work)
+    for name in ("Snakefile", "environment.yml"):
+        shutil.copy(ROOT / name, work)
     for folder in ("workflow", "config"):
         shutil.copytree(ROOT / folder, work / folder)
     return work
@@ -87,7 +89,7 @@ def test_changing_one_envs_hyperparameter_reruns_only_that_env(workdir):
     config = yaml.safe_load((workdir / "config/smoke.yaml").read_text())
     config["envs"]["LunarLander-v3"]["hyperparameters"]["ppo"]["learning_rate"] = 0.001
     (workdir / "config/changed.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(workdir, "--dry-run", "--configfile", "config/changed.yaml")
+    result = snakemake(workdir, "--dry-run", configfile="config/changed.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = planned_jobs(result)
     trained = sorted(w for rule, w in jobs if rule.startswith("train"))
@@ -127,31 +129,56 @@ def test_snakemake_report_archive(workdir):
 
 
 def test_killed_workflow_reruns_to_the_same_logs(workdir):
-    """SIGTERM to Snakemake while a training job runs; the rerun (with --rerun-incomplete) completes
-    the job, and its logs equal those of the finished smoke run with the same settings."""
+    """Snakemake and its training job killed hard (SIGKILL to the process group: power loss, OOM, kill -9)
+    while the job runs: no result file is left under its final name; after `--unlock`, a rerun with
+    --rerun-incomplete completes the job with the same logs as an uninterrupted run of the same config."""
+    import os
     import signal
     import time
 
     import pandas as pd
 
+    config = yaml.safe_load((workdir / "config/smoke.yaml").read_text())
+    config["envs"]["CartPole-v1"].update(total_timesteps=16_384, eval_every=1024)
     target = "results/runs/CartPole-v1/ppo/seed0"
-    fresh = workdir.parent / (workdir.name + "-killed")
-    shutil.copytree(workdir, fresh, ignore=shutil.ignore_patterns("results", "report", "logs", ".snakemake"))
+    runs = {}
+    for name in ("killed", "reference"):
+        folder = workdir.parent / f"{workdir.name}-{name}"
+        shutil.copytree(workdir, folder, ignore=shutil.ignore_patterns("results", "report", "logs", ".snakemake"))
+        (folder / "config/long.yaml").write_text(yaml.safe_dump(config))
+        runs[name] = folder
     bin_dir = str(Path(sys.executable).parent)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SDL_VIDEODRIVER": "dummy", "HOME": str(fresh)}
-    command = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/smoke.yaml", f"{target}/run.json"]
-    process = subprocess.Popen(command, cwd=fresh, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = fresh / "logs/train/CartPole-v1/ppo/seed0.log"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (log.exists() and "periodic evaluation" in log.read_text()):
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=120)
-    assert not (fresh / target / "run.json").exists()
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SDL_VIDEODRIVER": "dummy", "HOME": str(workdir)}
 
-    rerun = subprocess.run([*command, "--rerun-incomplete"], cwd=fresh, env=env, capture_output=True, text=True)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    def snakemake_long(folder, *extra, **popen):
+        command = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            f"{target}/run.json",
+            *extra,
+            "--cores",
+            "1",
+            "--configfile",
+            "config/long.yaml",
+        ]
+        if popen:
+            return subprocess.Popen(command, cwd=folder, env=env, **popen)
+        return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+
+    process = snakemake_long(runs["killed"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = runs["killed"] / "logs/train/CartPole-v1/ppo/seed0.log"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and "at step 2048" in log.read_text()):
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert list((runs["killed"] / target).iterdir()) == []
+
+    assert snakemake_long(runs["killed"], "--unlock").returncode == 0
+    for name, extra in (("killed", ["--rerun-incomplete"]), ("reference", [])):
+        done = snakemake_long(runs[name], *extra)
+        assert done.returncode == 0, done.stderr[-3000:]
     for name in ("episodes.csv", "evals.csv"):
-        got = pd.read_csv(fresh / target / name).drop(columns="wall_s")
-        expected = pd.read_csv(workdir / target / name).drop(columns="wall_s")
+        got, expected = (pd.read_csv(runs[n] / target / name).drop(columns="wall_s") for n in ("killed", "reference"))
         pd.testing.assert_frame_equal(got, expected)
