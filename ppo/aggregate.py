@@ -205,14 +205,6 @@ def _finite_or_nan(value: float) -> float:
     return float(value) if np.isfinite(value) else float("nan")
 
 
-def median_seed(runs: pd.DataFrame, env: str, agent: str) -> int:
-    """The seed whose final mean return ranks in the middle (the lower middle for an even count)."""
-    group = runs[(runs.env == env) & (runs.agent == agent)].sort_values(["final_mean", "seed"], kind="stable")
-    if group.empty:
-        raise ResultsError(f"no runs of agent {agent!r} on {env!r}")
-    return int(group["seed"].iloc[(len(group) - 1) // 2])
-
-
 def write_summary(env: str, run_dirs: list[str | Path], out_dir: str | Path, n_resamples: int, random_state: int) -> None:
     """All tables of one env under out_dir: episodes, eval_curves, curves_grid, final, runs, table (CSV)
     and meta.json (hyperparameters per agent, budgets, env facts, provenance)."""

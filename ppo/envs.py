@@ -12,7 +12,6 @@ import difflib
 from dataclasses import dataclass
 
 import gymnasium as gym
-import numpy as np
 from gymnasium.vector import AutoresetMode
 
 # Names users know from older Gym/Gymnasium releases, mapped to the id that exists today.
@@ -97,9 +96,3 @@ def make_vec_env(
         )
     assert envs.metadata.get("autoreset_mode") == AutoresetMode.NEXT_STEP, "buffer masking assumes NEXT_STEP autoreset"
     return envs
-
-
-def check_finite_obs(obs: np.ndarray, step: int) -> None:
-    """Numerical guard: a NaN/inf observation would silently poison every later update."""
-    if not np.isfinite(obs).all():
-        raise FloatingPointError(f"non-finite observation from the env at step {step}")

@@ -10,7 +10,6 @@ from ppo.aggregate import (
     iqm,
     iqm_with_ci,
     load_runs,
-    median_seed,
     normalized,
     summary_table,
     write_summary,
@@ -66,11 +65,6 @@ def test_eval_curves_average_each_evaluation(tmp_path):
     curves = eval_curves(load_runs(write_runs(tmp_path)).evals)
     row = curves[(curves.agent == "ppo") & (curves.seed == 1) & (curves.step == 2000)].iloc[0]
     assert row["mean_return"] == pytest.approx(200 + 0.5 + 1)
-
-
-def test_median_seed(tmp_path):
-    runs = load_runs(write_runs(tmp_path)).runs
-    assert median_seed(runs, "CartPole-v1", "ppo") == 2  # means 500, 250, 475 -> middle is 475
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,25 @@ def test_rollout_of_the_median_seed_as_h264_mp4_and_small_gif(tmp_path):
     assert "h264" in probe and "yuv420p" in probe
 
 
+def test_rollout_records_the_median_ranked_seed(tmp_path, monkeypatch):
+    import ppo.rollout
+
+    recorded = []
+    monkeypatch.setattr(ppo.rollout, "record_episode", lambda env, act: recorded.append(act) or _tiny_recording())
+    monkeypatch.setattr(ppo.rollout, "agent_policy", lambda env, agent, run_dir, seed: seed)
+    runs = [r for r in write_runs(tmp_path / "runs") if "ppo" in str(r)]
+    caption = write_rollout("CartPole-v1", "ppo", runs, tmp_path / "media", 1)
+    assert caption["seed"] == recorded[0] == 2  # final means 500, 250, 475: the middle one is seed 2
+
+
+def _tiny_recording():
+    import numpy as np
+
+    from ppo.rollout import Recording
+
+    return Recording([np.zeros((16, 16, 3), np.uint8)] * 3, 1.0, 2, 10)
+
+
 def test_rollout_refuses_runs_of_another_agent(tmp_path):
     runs = write_runs(tmp_path / "runs")
     with pytest.raises(ValueError, match="holds a run of ppo on CartPole-v1, not random on CartPole-v1"):
