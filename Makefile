@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: help venv system-deps test test-fast lint benchmark report publish lock clean
+.PHONY: help venv system-deps test test-slurm test-fast lint benchmark report publish lock clean
 # Jobs call `python -m ppo`: put the venv first on PATH for Snakemake and its jobs.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SDL_VIDEODRIVER ?= dummy
@@ -37,6 +37,14 @@ lint: $(STAMP)  ## ruff, snakemake --lint, snakefmt --check
 
 test: lint system-deps  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
+
+SLURM_STAMP := $(VENV)/.installed-slurm
+$(SLURM_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet snakemake-executor-plugin-slurm==2.8.0 snakemake-executor-plugin-slurm-jobstep==0.6.1
+	touch $@
+
+test-slurm: $(SLURM_STAMP)  ## the tiny workflow on a real single-node SLURM cluster started here (root, Debian)
+	timeout 1200 bash tests/slurm/run-cluster-test.sh
 
 test-fast: $(STAMP)  ## the tests not marked slow, while editing
 	$(BIN)/python -m pytest -m "not slow"

@@ -1,0 +1,35 @@
+"""Checks after the SLURM workflow run (called by run-cluster-test.sh): every non-local job was submitted
+through sbatch and allocated by slurmctld, each left a SLURM log, and the report is complete."""
+
+import re
+import sys
+from pathlib import Path
+
+work, ctld_log = Path(sys.argv[1]), Path(sys.argv[2])
+snakemake_log = max((work / ".snakemake" / "log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime).read_text()
+
+submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", snakemake_log)
+allocated = set(re.findall(r"Allocate JobId=(\d+)", ctld_log.read_text()))
+slurm_logs = sorted((work / ".snakemake" / "slurm_logs").rglob("*.log"))
+log_ids = {p.stem for p in slurm_logs}
+local = re.findall(r"^localrule (\w+):", snakemake_log, flags=re.M)
+
+problems = []
+if len(submitted) < 13:
+    problems.append(f"only {len(submitted)} jobs were submitted to SLURM; expected 12 training jobs, the report and groups")
+if not set(submitted) <= allocated:
+    problems.append(f"jobs {sorted(set(submitted) - allocated)} were never allocated by slurmctld")
+if not set(submitted) <= log_ids:
+    problems.append(f"jobs {sorted(set(submitted) - log_ids)} left no SLURM log")
+if set(local) - {"resolved_config", "all"}:
+    problems.append(f"rules {sorted(set(local))} ran on the submitting host")
+for path in ("report/README.md", "report/index.html", "report/envs/CartPole-v1.md", "report/envs/LunarLander-v3.md"):
+    if not (work / path).is_file() or (work / path).stat().st_size == 0:
+        problems.append(f"{path} is missing")
+trained = list((work / "results" / "runs").rglob("run.json"))
+if len(trained) != 12:
+    problems.append(f"{len(trained)} finished runs; expected 12")
+groups = [p for p in slurm_logs if "group" in str(p)]
+print(f"{len(submitted)} SLURM jobs ({len(groups)} group jobs), all allocated by slurmctld, {len(slurm_logs)} SLURM logs")
+if problems:
+    sys.exit("\n".join(problems))

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# A real single-node SLURM cluster on this machine, and the tiny workflow run through it with the slurm
+# profile (snakemake-executor-plugin-slurm). Run as root on Debian: `make test-slurm` (also in .ci/run).
+#
+#   1. installs slurmctld, slurmd, slurm-client and munge if missing;
+#   2. writes a minimal slurm.conf (this host the only node, one partition, no accounting database,
+#      proctrack/linuxproc and task/none so no cgroups are needed) into a temporary directory;
+#   3. starts munged, slurmctld and slurmd, and waits for the node to be idle;
+#   4. runs `snakemake --profile workflow/profiles/slurm` on config/smoke.yaml in a copy of the workflow;
+#   5. checks that every job went through the scheduler (one SLURM log per job, and the job ids in
+#      slurmctld's log) and that the report is complete;
+#   6. stops the daemons it started, by pid, whatever happened (trap).
+# Every step runs under `timeout`, so a scheduler problem fails in minutes instead of hanging CI.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+BIN=$(dirname "$PYTHON")
+WORKFLOW_TIMEOUT=${WORKFLOW_TIMEOUT:-900}
+say() { printf '[slurm-test] %s\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "run-cluster-test.sh: needs root (it starts slurmctld, slurmd and munged)" >&2; exit 2; }
+"$PYTHON" -c "import snakemake_executor_plugin_slurm" 2>/dev/null || {
+  echo "run-cluster-test.sh: the SLURM executor plugin is missing; run: $BIN/pip install -e '$ROOT[slurm]'" >&2; exit 2; }
+
+if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null ||
+  ! command -v munged >/dev/null; then
+  say "installing Debian's slurmctld slurmd slurm-client munge"
+  timeout 600 apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq --no-install-recommends \
+    slurmctld slurmd slurm-client munge >/dev/null
+fi
+
+TMP=$(mktemp -d /tmp/ppo-bench-slurm.XXXXXX)
+PIDS=()
+cleanup() {
+  local status=$?
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  sleep 1
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  if [ "$status" != 0 ]; then
+    say "FAILED (exit $status); daemon logs:"
+    tail -n 30 "$TMP"/log/*.log "$TMP"/munge/munged.log 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+  exit "$status"
+}
+trap cleanup EXIT
+
+NODE=$(hostname -s)
+CPUS=$(nproc)
+MEM_MB=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024))
+mkdir -p "$TMP"/{etc,log,spool/ctld,spool/d,munge,run}
+chmod 755 "$TMP"  # munged runs as the munge user and must reach its own directory
+chown munge:munge "$TMP/munge"
+
+cat >"$TMP/etc/slurm.conf" <<EOF
+ClusterName=ppobench
+SlurmctldHost=$NODE
+SlurmUser=root
+AuthType=auth/munge
+AuthInfo=socket=$TMP/munge/munge.socket
+CredType=cred/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+# Finished jobs stay visible to squeue for MinJobAge seconds: the executor polls squeue (no sacct here).
+MinJobAge=300
+ReturnToService=2
+StateSaveLocation=$TMP/spool/ctld
+SlurmdSpoolDir=$TMP/spool/d
+SlurmctldPidFile=$TMP/run/slurmctld.pid
+SlurmdPidFile=$TMP/run/slurmd.pid
+SlurmctldLogFile=$TMP/log/slurmctld.log
+SlurmdLogFile=$TMP/log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+NodeName=$NODE CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
+PartitionName=test Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+EOF
+export SLURM_CONF=$TMP/etc/slurm.conf
+
+say "starting munged"
+[ -s /etc/munge/munge.key ] || { mkdir -p /etc/munge; (command -v mungekey >/dev/null && mungekey -c -k /etc/munge/munge.key) ||
+  dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
+runuser -u munge -- munged --socket="$TMP/munge/munge.socket" --pid-file="$TMP/munge/munged.pid" \
+  --log-file="$TMP/munge/munged.log" --seed-file="$TMP/munge/seed"
+for _ in $(seq 50); do [ -s "$TMP/munge/munged.pid" ] && break; sleep 0.1; done
+PIDS+=("$(cat "$TMP/munge/munged.pid")")
+
+say "starting slurmctld and slurmd"
+slurmctld -f "$SLURM_CONF"
+for _ in $(seq 100); do [ -s "$TMP/run/slurmctld.pid" ] && break; sleep 0.1; done
+PIDS+=("$(cat "$TMP/run/slurmctld.pid")")
+slurmd -f "$SLURM_CONF"
+for _ in $(seq 100); do [ -s "$TMP/run/slurmd.pid" ] && break; sleep 0.1; done
+PIDS+=("$(cat "$TMP/run/slurmd.pid")")
+
+say "waiting for node $NODE to be idle"
+timeout 90 bash -c "until sinfo -h -N -o '%t' 2>/dev/null | grep -qx idle; do sleep 1; done"
+sinfo
+
+say "running the tiny workflow through the slurm profile"
+WORK=$TMP/workflow
+mkdir -p "$WORK"
+cp -r "$ROOT/Snakefile" "$ROOT/environment.yml" "$ROOT/workflow" "$ROOT/config" "$WORK/"
+cd "$WORK"
+export PATH=$BIN:$PATH SDL_VIDEODRIVER=dummy
+# Site settings of this test cluster: its partition, no account, and squeue for job status (no sacct).
+timeout "$WORKFLOW_TIMEOUT" "$BIN/snakemake" --profile "$ROOT/workflow/profiles/slurm" --configfile config/smoke.yaml \
+  --default-resources slurm_partition=test mem_mb=1000 runtime=30 --slurm-no-account \
+  --slurm-status-command squeue --slurm-init-seconds-before-status-checks 2 --slurm-keep-successful-logs \
+  --jobs 4 >"$TMP/log/snakemake.log" 2>&1 || { tail -n 60 "$TMP/log/snakemake.log"; exit 1; }
+
+say "checking that every job went through SLURM"
+"$PYTHON" "$ROOT/tests/slurm/check_slurm_run.py" "$WORK" "$TMP/log/slurmctld.log"
+say "passed"
