@@ -92,3 +92,13 @@ def test_command_line_seeds_become_integers():
         text=True,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_config_file_that_is_not_yaml_stops_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seeds: [0, 1\nagents: : :\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--quiet", "--configfile", str(bad)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "Config file is not valid JSON or YAML" in result.stdout + result.stderr

@@ -39,10 +39,13 @@ cleanup() {
   sleep 1
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   if [ "$status" != 0 ]; then
-    say "FAILED (exit $status); daemon logs:"
-    tail -n 30 "$TMP"/log/*.log "$TMP"/munge/munged.log 2>/dev/null || true
+    say "FAILED (exit $status); daemon and SLURM job logs:"
+    tail -n 30 "$TMP"/log/slurm*.log 2>/dev/null || true
+    grep -v "Unauthorized credential" "$TMP"/munge/munged.log 2>/dev/null | tail -n 5 || true
+    find "$TMP/workflow/.snakemake/slurm_logs" -name '*.log' 2>/dev/null | head -n 3 | xargs -r tail -n 20
   fi
-  rm -rf "$TMP"
+  [ -n "${CREATED_CONF:-}" ] && rm -f "$CREATED_CONF"
+  [ -n "${KEEP_TMP:-}" ] && say "kept $TMP" || rm -rf "$TMP"
   exit "$status"
 }
 trap cleanup EXIT
@@ -84,6 +87,16 @@ NodeName=$NODE CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=test Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
 export SLURM_CONF=$TMP/etc/slurm.conf
+# srun inside a batch job (the executor's job step) finds the config only at its compiled-in default
+# path, not through SLURM_CONF: put it there for the test, and take it away again in cleanup.
+SYSTEM_CONF=/etc/slurm/slurm.conf
+if [ -e "$SYSTEM_CONF" ] && ! grep -q "^ClusterName=ppobench" "$SYSTEM_CONF"; then
+  echo "run-cluster-test.sh: $SYSTEM_CONF exists and is not this test's; refusing to touch a real cluster's config" >&2
+  exit 2
+fi
+mkdir -p "$(dirname "$SYSTEM_CONF")"
+cp "$SLURM_CONF" "$SYSTEM_CONF"
+CREATED_CONF=$SYSTEM_CONF
 
 say "starting munged"
 [ -s /etc/munge/munge.key ] || { mkdir -p /etc/munge; (command -v mungekey >/dev/null && mungekey -c -k /etc/munge/munge.key) ||
@@ -111,11 +124,13 @@ mkdir -p "$WORK"
 cp -r "$ROOT/Snakefile" "$ROOT/environment.yml" "$ROOT/workflow" "$ROOT/config" "$WORK/"
 cd "$WORK"
 export PATH=$BIN:$PATH SDL_VIDEODRIVER=dummy
-# Site settings of this test cluster: its partition, no account, and squeue for job status (no sacct).
+# Site settings of this test cluster: its partition, no account, squeue for job status (no sacct), and
+# one env's tiny jobs per group job: a group job asks for the cores of all its parallel parts, and this
+# node has only nproc of them.
 timeout "$WORKFLOW_TIMEOUT" "$BIN/snakemake" --profile "$ROOT/workflow/profiles/slurm" --configfile config/smoke.yaml \
   --default-resources slurm_partition=test mem_mb=1000 runtime=30 --slurm-no-account \
   --slurm-status-command squeue --slurm-init-seconds-before-status-checks 2 --slurm-keep-successful-logs \
-  --jobs 4 >"$TMP/log/snakemake.log" 2>&1 || { tail -n 60 "$TMP/log/snakemake.log"; exit 1; }
+  --group-components report=1 --jobs 4 >"$TMP/log/snakemake.log" 2>&1 || { tail -n 60 "$TMP/log/snakemake.log"; exit 1; }
 
 say "checking that every job went through SLURM"
 "$PYTHON" "$ROOT/tests/slurm/check_slurm_run.py" "$WORK" "$TMP/log/slurmctld.log"

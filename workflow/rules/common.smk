@@ -1,3 +1,4 @@
+import math
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from ppo.plots import FIGURE_NAMES as FIGURES
 from ppo.workflow_config import (
     check_config,
     coerce_command_line,
+    hyperparameters,
     schema_error_line,
     train_arguments,
 )
@@ -63,10 +65,16 @@ def get_train_arguments(wildcards):
     return train_arguments(config, wildcards.env, wildcards.agent)
 
 
+# Training-loop steps/s measured in the full default benchmark (README, "Measured results": 2-core AMD
+# EPYC VM, two jobs side by side) were at least ~3,300 (ppo), ~900 (ppo-article) and ~11,000 (random);
+# halved here for slower cluster cores and evaluation time, plus 5 minutes of headroom.
+STEPS_PER_SECOND = {"random": 5000, "ppo": 1500, "ppo-article": 450}
+
+
 def train_runtime_minutes(wildcards):
-    """Budget / a conservative steps-per-second, with headroom (see README, SLURM section)."""
-    steps = config["envs"][wildcards.env]["total_timesteps"]
-    return 10 + int(steps / 1000 / 60)
+    """SLURM runtime of a training job: its step budget at a conservative speed, with headroom."""
+    steps = hyperparameters(config, wildcards.env, wildcards.agent)["total_timesteps"]
+    return 5 + math.ceil(steps / STEPS_PER_SECOND[wildcards.agent] / 60)
 
 
 def get_rollout_models(wildcards):

@@ -27,7 +27,7 @@ rule env_report:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=10,
     params:
         summaries=lambda wildcards, input: sorted(
@@ -54,7 +54,7 @@ rule report:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=10,
     params:
         summaries=lambda wildcards, input: sorted(

@@ -19,7 +19,7 @@ rule aggregate:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=10,
     params:
         runs=lambda wildcards, input: sorted({str(Path(f).parent) for f in input}),
@@ -65,7 +65,7 @@ rule plot:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=10,
     params:
         summary=lambda wildcards, input: str(Path(input[0]).parent),
