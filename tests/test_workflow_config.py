@@ -97,8 +97,7 @@ def test_command_line_seeds_become_integers():
 def test_config_file_that_is_not_yaml_stops_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("seeds: [0, 1\nagents: : :\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--quiet", "--configfile", str(bad)], cwd=ROOT, capture_output=True, text=True
-    )
+    command = [sys.executable, "-m", "snakemake", "-n", "--quiet", "--configfile", str(bad)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode != 0
     assert "Config file is not valid JSON or YAML" in result.stdout + result.stderr
