@@ -51,7 +51,9 @@ cleanup() {
 trap cleanup EXIT
 
 NODE=$(hostname -s)
-CPUS=$(nproc)
+# Twice the cores as SLURM CPUs (config_overrides lets slurmd accept that): a group job asks for the cores
+# of all its parallel parts (3 for one env's tiny jobs), and more jobs overlap the executor's polling.
+CPUS=$(($(nproc) * 2))
 MEM_MB=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024))
 mkdir -p "$TMP"/{etc,log,spool/ctld,spool/d,munge,run}
 chmod 755 "$TMP"  # munged runs as the munge user and must reach its own directory
@@ -75,6 +77,7 @@ JobCompType=jobcomp/none
 # Finished jobs stay visible to squeue for MinJobAge seconds: the executor polls squeue (no sacct here).
 MinJobAge=300
 ReturnToService=2
+SlurmdParameters=config_overrides
 StateSaveLocation=$TMP/spool/ctld
 SlurmdSpoolDir=$TMP/spool/d
 SlurmctldPidFile=$TMP/run/slurmctld.pid
@@ -125,12 +128,11 @@ cp -r "$ROOT/Snakefile" "$ROOT/environment.yml" "$ROOT/workflow" "$ROOT/config" 
 cd "$WORK"
 export PATH=$BIN:$PATH SDL_VIDEODRIVER=dummy
 # Site settings of this test cluster: its partition, no account, squeue for job status (no sacct), and
-# one env's tiny jobs per group job: a group job asks for the cores of all its parallel parts, and this
-# node has only nproc of them.
+# one env's tiny jobs per group job (a group job asks for the cores of all its parallel parts).
 timeout "$WORKFLOW_TIMEOUT" "$BIN/snakemake" --profile "$ROOT/workflow/profiles/slurm" --configfile config/smoke.yaml \
   --default-resources slurm_partition=test mem_mb=1000 runtime=30 --slurm-no-account \
   --slurm-status-command squeue --slurm-init-seconds-before-status-checks 2 --slurm-keep-successful-logs \
-  --group-components report=1 --jobs 4 >"$TMP/log/snakemake.log" 2>&1 || { tail -n 60 "$TMP/log/snakemake.log"; exit 1; }
+  --group-components report=1 --jobs 8 >"$TMP/log/snakemake.log" 2>&1 || { tail -n 60 "$TMP/log/snakemake.log"; exit 1; }
 
 say "checking that every job went through SLURM"
 "$PYTHON" "$ROOT/tests/slurm/check_slurm_run.py" "$WORK" "$TMP/log/slurmctld.log"
