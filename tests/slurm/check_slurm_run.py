@@ -8,15 +8,18 @@ from pathlib import Path
 work, ctld_log = Path(sys.argv[1]), Path(sys.argv[2])
 snakemake_log = max((work / ".snakemake" / "log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime).read_text()
 
-submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", snakemake_log)
+# Single jobs are named by number, group jobs by a UUID.
+submitted = re.findall(r"Job \S+ has been submitted with SLURM jobid (\d+)", snakemake_log)
 allocated = set(re.findall(r"Allocate JobId=(\d+)", ctld_log.read_text()))
 slurm_logs = sorted((work / ".snakemake" / "slurm_logs").rglob("*.log"))
 log_ids = {p.stem for p in slurm_logs}
 local = re.findall(r"^localrule (\w+):", snakemake_log, flags=re.M)
 
 problems = []
-if len(submitted) < 13:
-    problems.append(f"only {len(submitted)} jobs were submitted to SLURM; expected 12 training jobs, the report and groups")
+# 12 training jobs (2 envs x 3 agents x 2 seeds), one group job per env (aggregate, plot, rollouts, page),
+# and the report.
+if len(set(submitted)) != 15:
+    problems.append(f"{len(set(submitted))} jobs were submitted to SLURM; expected 12 training jobs, 2 group jobs and the report")
 if not set(submitted) <= allocated:
     problems.append(f"jobs {sorted(set(submitted) - allocated)} were never allocated by slurmctld")
 if not set(submitted) <= log_ids:
