@@ -19,7 +19,8 @@ problems = []
 # 12 training jobs (2 envs x 3 agents x 2 seeds), one group job per env (aggregate, plot, rollouts, page),
 # and the report.
 if len(set(submitted)) != 15:
-    problems.append(f"{len(set(submitted))} jobs were submitted to SLURM; expected 12 training jobs, 2 group jobs and the report")
+    count = len(set(submitted))
+    problems.append(f"{count} jobs were submitted to SLURM; expected 12 training jobs, 2 group jobs and the report")
 if not set(submitted) <= allocated:
     problems.append(f"jobs {sorted(set(submitted) - allocated)} were never allocated by slurmctld")
 if not set(submitted) <= log_ids:
