@@ -13,10 +13,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ppo.config import AGENTS, ConfigError, Hyperparameters, parse_overrides, resolve
-from ppo.envs import EVAL_SEED_BASE, EnvError, env_info, resolve_env_id
-
-USAGE_ERRORS = (ConfigError, EnvError)
+from ppo.config import AGENTS, Hyperparameters, parse_overrides, resolve
+from ppo.envs import EVAL_SEED_BASE, env_info, resolve_env_id
 
 
 def _non_negative_int(text: str) -> int:
@@ -131,10 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; no results were written (a rerun starts from scratch)", file=sys.stderr)
         return 128 + signal.SIGINT
-    except USAGE_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError, OSError) as err:
+    except (ValueError, OSError) as err:  # bad input (ConfigError, EnvError, ResultsError are ValueErrors)
         print(f"error: {err}", file=sys.stderr)
         return 2
     except FloatingPointError as err:
