@@ -10,9 +10,10 @@ from typing import NamedTuple
 
 import torch
 
-from ppo.buffer import RolloutBatch, minibatch_indices
+from ppo.buffer import RolloutBatch, shuffled_minibatches
 from ppo.config import Hyperparameters
 from ppo.networks import ActorCritic
+from ppo.optim import FlatAdam
 
 
 class UpdateStats(NamedTuple):
@@ -56,40 +57,38 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
 
 def ppo_update(
     policy: ActorCritic,
-    optimizer: torch.optim.Optimizer,
+    optimizer: FlatAdam,
     rollout: RolloutBatch,
     hp: Hyperparameters,
     generator: torch.Generator,
 ) -> UpdateStats:
     """n_epochs passes of shuffled minibatches over one rollout."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
     # Sums are kept as tensors: no .item() sync inside the loop; a NaN anywhere survives into the sum.
     sums = torch.zeros(6)
     n_minibatches = 0
     for _ in range(hp.n_epochs):
         # Detail: shuffled minibatches, each sample exactly once per epoch.
-        for idx in minibatch_indices(len(rollout.actions), hp.batch_size, generator):
-            obs, actions = rollout.obs[idx], rollout.actions[idx]
-            advantages = rollout.advantages[idx]
+        for batch in shuffled_minibatches(rollout, hp.batch_size, generator):
+            advantages = batch.advantages
             # Detail: per-minibatch advantage normalization (needs 2+ samples for a std).
             if hp.normalize_advantage and len(advantages) > 1:
                 advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
-            new = policy.evaluate_actions(obs, actions)
+            new = policy.evaluate_actions(batch.obs, batch.actions)
             # r_t(theta) = pi(a|s) / pi_old(a|s), computed in log space.
-            log_ratio = new.log_probs - rollout.log_probs[idx]
+            log_ratio = new.log_probs - batch.log_probs
             ratio = log_ratio.exp()
 
             policy_loss = clipped_surrogate(ratio, advantages, hp.clip_range)
-            v_loss = value_loss(new.values, rollout.values[idx], rollout.returns[idx], hp.clip_range_vf)
+            v_loss = value_loss(new.values, batch.values, batch.returns, hp.clip_range_vf)
             entropy = new.entropy.mean()
             # Total loss (PPO paper eq. 9, as a minimization): L^CLIP + c1 L^VF - c2 H.
             loss = policy_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
 
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
-            # Detail: global gradient clipping over actor and critic together (inf = measure only).
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm or float("inf"), foreach=True)
+            # Detail: global gradient-norm clipping over actor and critic together (None = measure only).
+            grad_norm = optimizer.clip_grad_norm_(hp.max_grad_norm)
             optimizer.step()
 
             with torch.no_grad():

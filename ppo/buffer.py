@@ -12,6 +12,7 @@ estimate V(final observation) is exactly what a truncated step t must bootstrap 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -109,8 +110,18 @@ class RolloutBuffer:
         )
 
 
-def minibatch_indices(n_samples: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """One epoch: a fresh random permutation cut into minibatches, so every sample is used exactly once.
-    The last minibatch is smaller when batch_size does not divide n_samples."""
+def shuffled_minibatches(rollout: RolloutBatch, batch_size: int, generator: torch.Generator) -> Iterator[RolloutBatch]:
+    """One epoch: the rollout in a fresh random order, cut into minibatches, so every sample is used exactly
+    once. The last minibatch is smaller when batch_size does not divide the rollout.
+
+    Speed: one gather per field per epoch, then minibatches are contiguous views (no per-minibatch
+    indexing). A minibatch that holds the whole rollout is the rollout itself: its order changes nothing.
+    """
+    n_samples = len(rollout.actions)
+    if batch_size >= n_samples:
+        yield rollout
+        return
     permutation = torch.randperm(n_samples, generator=generator)
-    return list(permutation.split(batch_size))
+    shuffled = [field[permutation] for field in rollout]
+    for fields in zip(*(field.split(batch_size) for field in shuffled)):
+        yield RolloutBatch(*fields)

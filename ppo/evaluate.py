@@ -10,10 +10,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-import torch
-
 from ppo.envs import EVAL_SEED_BASE, make_vec_env
-from ppo.networks import ActorCritic
+from ppo.networks import ActorCritic, NumpyActorCritic
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) observations -> (n,) actions
 
@@ -26,10 +24,7 @@ class EvalEpisodes(NamedTuple):
 def greedy_policy(policy: ActorCritic) -> PolicyFn:
     """argmax over the actor's logits: the deterministic policy that evaluation scores."""
 
-    def act(obs: np.ndarray) -> np.ndarray:
-        return policy.greedy(torch.from_numpy(obs).float()).numpy()
-
-    return act
+    return NumpyActorCritic(policy).greedy
 
 
 def uniform_random_policy(n_actions: int, seed: int) -> PolicyFn:

@@ -1,7 +1,14 @@
 """Actor and critic: two MLPs over the same observation (no shared parameters), categorical actions.
 
-The categorical distribution is written out (log_softmax, gather) instead of building a
-torch.distributions.Categorical per call: same numbers, fewer ops and objects in the hot loop.
+Two implementations of one network, over one set of weights:
+- ActorCritic (torch): the update's forward and backward passes, on minibatches.
+- NumpyActorCritic: acting during collection and evaluation, one call per vector step on a handful of
+  observations. There torch's per-op dispatch (3-25 us per op on one core here) costs far more than the
+  arithmetic; the same forward in NumPy takes a fraction of the time. It reads the torch parameters'
+  memory through NumPy views, so it always acts with the weights the optimizer just wrote.
+
+The categorical distribution is written out (log_softmax, gather, inverse-CDF sampling) instead of
+building a torch.distributions.Categorical per call: same numbers, fewer ops and objects.
 """
 
 from __future__ import annotations
@@ -12,15 +19,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from ppo.optim import flatten_parameters
+
 ACTIVATION_FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu}
+# In place on a NumPy array.
+NUMPY_ACTIVATIONS = {"tanh": lambda x: np.tanh(x, out=x), "relu": lambda x: np.maximum(x, 0.0, out=x)}
 
 
 class PolicyStep(NamedTuple):
     """What the rollout stores from one forward pass over the vector env's observations."""
 
-    actions: torch.Tensor  # (n_envs,) int64
-    log_probs: torch.Tensor  # (n_envs,) log pi(a|s) under the acting policy
-    values: torch.Tensor  # (n_envs,) V(s)
+    actions: np.ndarray  # (n_envs,) int64
+    log_probs: np.ndarray  # (n_envs,) float32 log pi(a|s) under the acting policy
+    values: np.ndarray  # (n_envs,) float32 V(s)
 
 
 class ActionEvaluation(NamedTuple):
@@ -46,6 +57,7 @@ class ActorCritic(nn.Module):
 
     def __init__(self, obs_dim: int, n_actions: int, net_arch: tuple[int, ...] = (64, 64), activation: str = "tanh"):
         super().__init__()
+        self.activation_name = activation
         self.activation = ACTIVATION_FUNCTIONS[activation]
         sizes = [obs_dim, *net_arch]
         # Detail: orthogonal init with gain sqrt(2) on hidden layers, 0.01 on the policy head (a near-
@@ -59,6 +71,9 @@ class ActorCritic(nn.Module):
         self.policy_bias = nn.Parameter(torch.zeros(n_actions))
         self.value_weight = nn.Parameter(_orthogonal((net_arch[-1], 1), 1.0))
         self.value_bias = nn.Parameter(torch.zeros(1))
+        # All parameters live in one flat tensor, their gradients in another (see ppo/optim.py). Loading a
+        # state dict copies into these tensors in place, so the layout survives it.
+        self.flat_parameters, self.flat_gradient = flatten_parameters(self)
 
     def _hidden(self, obs: torch.Tensor) -> torch.Tensor:
         """(2, B, last hidden size): features of the actor (slot 0) and of the critic (slot 1)."""
@@ -67,30 +82,12 @@ class ActorCritic(nn.Module):
             h = self.activation(torch.baddbmm(bias, h, weight))
         return h
 
-    def logits(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.policy_bias, self._hidden(obs)[0], self.policy_weight)
-
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(normalized log-probabilities of every action (B, A), values (B,))."""
         h = self._hidden(obs)
         logits = torch.addmm(self.policy_bias, h[0], self.policy_weight)
         values = torch.addmm(self.value_bias, h[1], self.value_weight).squeeze(-1)
         return logits.log_softmax(-1), values
-
-    @torch.no_grad()
-    def act(self, obs: torch.Tensor, generator: torch.Generator) -> PolicyStep:
-        """Sample a ~ pi(.|s) for a batch of observations, with the given generator (reproducible)."""
-        log_pi, values = self(obs)
-        # Inverse-CDF sampling: the first action whose cumulative probability exceeds u ~ U(0, 1).
-        # Same distribution as torch.multinomial at a fraction of its per-call cost on small batches.
-        uniform = torch.rand(len(obs), 1, generator=generator)
-        actions = (log_pi.exp().cumsum(-1) < uniform).sum(-1).clamp_(max=log_pi.shape[-1] - 1)
-        return PolicyStep(actions, log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1), values)
-
-    @torch.no_grad()
-    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
-        """argmax_a pi(a|s): the deterministic policy used for evaluation."""
-        return self.logits(obs).argmax(-1)
 
     @torch.no_grad()
     def value(self, obs: torch.Tensor) -> torch.Tensor:
@@ -101,3 +98,56 @@ class ActorCritic(nn.Module):
         log_pi, values = self(obs)
         entropy = -(log_pi.exp() * log_pi).sum(-1)
         return ActionEvaluation(log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy, values)
+
+
+class NumpyActorCritic:
+    """ActorCritic's forward pass in NumPy, for acting: sampling during collection, argmax in evaluation.
+
+    Holds NumPy views of the torch parameters (no copy): in-place optimizer steps show up here at once.
+    Sampling draws from its own seeded NumPy generator, so collection is reproducible.
+    """
+
+    def __init__(self, policy: ActorCritic, seed: int = 0):
+        def view(p: torch.Tensor) -> np.ndarray:
+            return p.detach().numpy()
+
+        self.hidden = [(view(w), view(b)) for w, b in zip(policy.hidden_weights, policy.hidden_biases)]
+        self.policy_weight, self.policy_bias = view(policy.policy_weight), view(policy.policy_bias)
+        self.value_weight, self.value_bias = view(policy.value_weight), view(policy.value_bias)
+        self.activation = NUMPY_ACTIVATIONS[policy.activation_name]
+        self.rng = np.random.default_rng(seed)
+
+    def _hidden(self, obs: np.ndarray) -> np.ndarray:
+        h = obs.astype(np.float32, copy=False)
+        for weight, bias in self.hidden:
+            h = np.matmul(h, weight)  # (B, in) or (2, B, in) @ (2, in, out) -> (2, B, out)
+            h += bias
+            self.activation(h)
+        return h
+
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        return self._hidden(obs)[0] @ self.policy_weight + self.policy_bias
+
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        """argmax_a pi(a|s): the deterministic policy used for evaluation."""
+        return self.logits(obs).argmax(-1)
+
+    def values(self, obs: np.ndarray) -> np.ndarray:
+        return (self._hidden(obs)[1] @ self.value_weight + self.value_bias)[:, 0]
+
+    def act(self, obs: np.ndarray) -> PolicyStep:
+        """Sample a ~ pi(.|s) for a batch of observations; log pi(a|s) and V(s) with it."""
+        h = self._hidden(obs)
+        logits = h[0] @ self.policy_weight + self.policy_bias
+        values = (h[1] @ self.value_weight + self.value_bias)[:, 0]
+        logits -= logits.max(-1, keepdims=True)  # softmax of shifted logits: no overflow in exp
+        unnormalized = np.exp(logits)
+        total = unnormalized.sum(-1, keepdims=True)
+        # Inverse-CDF sampling: the first action whose cumulative (unnormalized) probability exceeds
+        # u * total, u ~ U(0, 1). The clamp guards against u * total rounding above the last cumsum.
+        threshold = self.rng.random((len(logits), 1), dtype=np.float32) * total
+        actions = (np.cumsum(unnormalized, -1) < threshold).sum(-1)
+        np.minimum(actions, logits.shape[-1] - 1, out=actions)
+        # log pi(a|s) = shifted logit of a - log(sum of exp(shifted logits))
+        log_probs = np.take_along_axis(logits, actions[:, None], -1)[:, 0] - np.log(total[:, 0])
+        return PolicyStep(actions, log_probs, values)

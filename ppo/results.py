@@ -46,6 +46,7 @@ def write_run(
         "wall_seconds": wall,
         "train_seconds": result.train_seconds,
         "eval_seconds": result.eval_seconds,
+        "train_seconds_by_phase": result.phase_seconds,
         "steps_per_second": result.total_steps / result.train_seconds if result.train_seconds > 0 else None,
         "steps_to_threshold": result.steps_to_threshold,
         "seconds_to_threshold": result.seconds_to_threshold,

@@ -13,9 +13,10 @@ from ppo.algorithm import ppo_update
 from ppo.buffer import RolloutBuffer
 from ppo.config import Hyperparameters
 from ppo.envs import env_info, make_vec_env
-from ppo.evaluate import Evaluator, greedy_policy
-from ppo.networks import ActorCritic
-from ppo.runlog import EvalSettings, Progress, RunLog, RunResult
+from ppo.evaluate import Evaluator
+from ppo.networks import ActorCritic, NumpyActorCritic
+from ppo.optim import FlatAdam
+from ppo.runlog import EvalSettings, PhaseTimer, Progress, RunLog, RunResult
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -33,29 +34,35 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
     evaluator = Evaluator(env_id, evaluation.width)
     policy = ActorCritic(info.obs_dim, info.n_actions, hp.net_arch, hp.activation)
     # Detail: Adam with eps=1e-5 (the PPO reference implementation's value, not PyTorch's 1e-8).
-    # fused=True: one kernel for all parameters instead of a handful of foreach ops per step.
-    optimizer = torch.optim.Adam(policy.parameters(), lr=hp.learning_rate, eps=1e-5, fused=True)
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=1e-5)
+    # Acting (collection, evaluation) runs the same weights in NumPy: see networks.py for why.
+    actor = NumpyActorCritic(policy, seed)
     buffer = RolloutBuffer(hp.n_steps, hp.n_envs, info.obs_dim)
     log = RunLog(hp.n_envs, evaluator, evaluation, progress)
-    act_greedy = greedy_policy(policy)
+    act_greedy = actor.greedy
 
     obs = envs.reset(seed=seed)[0].astype(np.float32, copy=False)
     valid = np.ones(hp.n_envs, dtype=bool)  # False where obs is a final obs awaiting autoreset
     step = 0
     log.start(act_greedy)
+    timer = PhaseTimer()
     for iteration in range(hp.n_iterations):
         if hp.lr_schedule == "linear":
             # Detail: linear learning-rate annealing from learning_rate to 0 over the run.
-            optimizer.param_groups[0]["lr"] = hp.learning_rate * (1.0 - iteration / hp.n_iterations)
+            optimizer.lr = hp.learning_rate * (1.0 - iteration / hp.n_iterations)
 
+        timer.restart()
         for _ in range(hp.n_steps):
-            actions, log_probs, values = (t.numpy() for t in policy.act(torch.from_numpy(obs), generator))
+            actions, log_probs, values = actor.act(obs)
+            timer.lap("inference")
             next_obs, rewards, terminated, truncated, _ = envs.step(actions)
+            timer.lap("env")
             step += hp.n_envs
             buffer.add(obs, actions, log_probs, values, rewards, terminated, truncated, valid)
             log.track(rewards, terminated, truncated, valid, step)
             valid = ~(terminated | truncated)
             obs = next_obs.astype(np.float32, copy=False)
+            timer.lap("storage")
 
         # Numerical guard, once per rollout rather than per step: one op over the whole buffer.
         if not (torch.isfinite(buffer.obs).all() and np.isfinite(buffer.rewards).all()):
@@ -64,15 +71,17 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
             )
         # Bootstrap: V(obs after the rollout); under NEXT_STEP autoreset this is V(final obs) for an env
         # whose episode ended on the last step, which is what a truncation needs.
-        buffer.compute_returns_and_advantage(policy.value(torch.from_numpy(obs)).numpy(), hp.gamma, hp.gae_lambda)
+        buffer.compute_returns_and_advantage(actor.values(obs), hp.gamma, hp.gae_lambda)
         try:
             stats = ppo_update(policy, optimizer, buffer.get(), hp, generator)
         except FloatingPointError as err:
             raise FloatingPointError(f"{err} at step {step}") from None
+        timer.lap("update")
         log.end_iteration(step, act_greedy, stats._asdict())
 
     envs.close()
     result = log.finish(act_greedy)
     evaluator.close()
+    result.phase_seconds = timer.seconds
     result.model_state = {k: v.clone() for k, v in policy.state_dict().items()}
     return result

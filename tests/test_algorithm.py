@@ -7,6 +7,7 @@ from ppo.algorithm import clipped_surrogate, explained_variance, ppo_update, val
 from ppo.buffer import RolloutBatch
 from ppo.config import Hyperparameters
 from ppo.networks import ActorCritic
+from ppo.optim import FlatAdam
 
 
 def surrogate_grad(ratio_value: float, advantage: float, clip: float = 0.2) -> float:
@@ -75,7 +76,7 @@ def test_update_improves_the_surrogate_objective_and_reports_diagnostics():
     torch.manual_seed(0)
     policy = ActorCritic(4, 2)
     rollout = make_rollout()
-    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2, eps=1e-5)
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-2, eps=1e-5)
     hp = Hyperparameters(n_envs=1, n_steps=64, batch_size=16, n_epochs=4, total_timesteps=64)
     before = policy.evaluate_actions(rollout.obs, rollout.actions).log_probs.detach()
     stats = ppo_update(policy, optimizer, rollout, hp, torch.Generator().manual_seed(0))
@@ -92,7 +93,7 @@ def test_update_stops_on_nan():
     policy = ActorCritic(4, 2)
     rollout = make_rollout()
     rollout = rollout._replace(returns=torch.full_like(rollout.returns, float("nan")))
-    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-3)
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-3)
     hp = Hyperparameters(n_envs=1, n_steps=64, batch_size=16, n_epochs=1, total_timesteps=64)
     with pytest.raises(FloatingPointError, match="value_loss"):
         ppo_update(policy, optimizer, rollout, hp, torch.Generator().manual_seed(0))

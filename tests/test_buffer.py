@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ppo.buffer import RolloutBuffer, minibatch_indices
+from ppo.buffer import RolloutBatch, RolloutBuffer, shuffled_minibatches
 
 
 def fill(buffer, rewards, values, terminated, truncated, valid):
@@ -118,18 +118,27 @@ def test_get_flattens_into_new_tensors_without_touching_storage():
     assert torch.equal(buffer.obs, before)
 
 
+def numbered_rollout(n: int) -> RolloutBatch:
+    """A rollout whose every field holds the sample's index, so minibatches show where rows went."""
+    index = torch.arange(n)
+    return RolloutBatch(index.float()[:, None].repeat(1, 3), index, *(index.float() for _ in range(4)))
+
+
 @pytest.mark.parametrize("n, size", [(64, 16), (70, 16), (5, 5), (7, 64)])
-def test_minibatches_cover_every_sample_exactly_once(n, size):
+def test_minibatches_cover_every_sample_exactly_once_and_keep_rows_together(n, size):
     generator = torch.Generator().manual_seed(0)
-    batches = minibatch_indices(n, size, generator)
-    joined = torch.cat(batches)
+    batches = list(shuffled_minibatches(numbered_rollout(n), size, generator))
+    joined = torch.cat([b.actions for b in batches])
     assert sorted(joined.tolist()) == list(range(n))
-    assert all(len(b) <= size for b in batches)
+    assert all(len(b.actions) <= size for b in batches)
     assert len(batches) == -(-n // size)
+    for batch in batches:  # every field of a row moved together
+        assert all(torch.equal(field.reshape(len(batch.actions), -1)[:, 0], batch.actions.float()) for field in batch)
 
 
 def test_minibatches_are_shuffled_differently_each_epoch():
     generator = torch.Generator().manual_seed(0)
-    first, second = (torch.cat(minibatch_indices(100, 10, generator)) for _ in range(2))
+    rollout = numbered_rollout(100)
+    first, second = (torch.cat([b.actions for b in shuffled_minibatches(rollout, 10, generator)]) for _ in range(2))
     assert not torch.equal(first, second)
     assert not torch.equal(first, torch.arange(100))

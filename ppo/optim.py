@@ -1,0 +1,81 @@
+"""Adam over one flat parameter vector, with global gradient-norm clipping.
+
+Speed: a PPO minibatch step on one CPU core is a few hundred small ops, so per-op and per-parameter
+overhead is what costs. Here every parameter of the module is a view into one flat tensor, and every
+gradient a view into one flat gradient (autograd accumulates into an existing .grad in place), so:
+- zero_grad is one fill of the flat gradient,
+- the global gradient norm is one norm, its clipping one multiply (torch's clip_grad_norm_ does a norm
+  per parameter, a stack and a foreach multiply, ~80 us of overhead here),
+- the update is one call of torch's fused Adam kernel through its functional API, the same kernel and
+  the same numbers as torch.optim.Adam(fused=True), without that class's per-step Python bookkeeping
+  (~100 us here, about a tenth of a minibatch step).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.optim.adam import adam
+
+
+def flatten_parameters(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move every parameter of `module` into one flat tensor (values unchanged) and give each a .grad
+    that is a view into one flat gradient. Returns (flat values, flat gradient)."""
+    params = list(module.parameters())
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    flat_grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat[offset : offset + n].view_as(p)
+        p.grad = flat_grad[offset : offset + n].view_as(p)
+        offset += n
+    return flat, flat_grad
+
+
+class FlatAdam:
+    """Adam (Kingma & Ba 2015) with bias correction over a module's flattened parameters as one vector.
+
+    `lr` may be changed between steps (learning-rate annealing). Gradients must be accumulated into the
+    existing .grad tensors: call zero_grad() (never set .grad to None) before each backward pass.
+    """
+
+    def __init__(
+        self, params: torch.Tensor, grad: torch.Tensor, lr: float, eps: float = 1e-8, betas: tuple[float, float] = (0.9, 0.999)
+    ):
+        self.params, self.grad = params, grad  # from flatten_parameters
+        self.lr, self.eps, self.betas = lr, eps, betas
+        self.exp_avg = torch.zeros_like(self.params)  # m_t, first moment
+        self.exp_avg_sq = torch.zeros_like(self.params)  # v_t, second moment
+        self.step_count = torch.zeros(())  # t, a tensor as the fused kernel wants it
+
+    def zero_grad(self) -> None:
+        self.grad.zero_()
+
+    def clip_grad_norm_(self, max_norm: float | None) -> torch.Tensor:
+        """Scale the gradient to global norm <= max_norm, as torch.nn.utils.clip_grad_norm_ does:
+        g <- g * min(1, max_norm / (||g|| + 1e-6)). Returns ||g|| before clipping; None = measure only."""
+        norm = torch.linalg.vector_norm(self.grad)
+        if max_norm is not None:
+            self.grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+        return norm
+
+    @torch.no_grad()
+    def step(self) -> None:
+        adam(
+            [self.params],
+            [self.grad],
+            [self.exp_avg],
+            [self.exp_avg_sq],
+            [],
+            [self.step_count],
+            fused=True,
+            amsgrad=False,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            lr=self.lr,
+            weight_decay=0.0,
+            eps=self.eps,
+            maximize=False,
+            has_complex=False,
+        )

@@ -1,0 +1,186 @@
+"""Training speed, side by side in one process on one core: the raw vector env, our PPO loop, and
+Stable-Baselines3's PPO with identical settings (`python -m ppo bench`, `make benchmark-speed`).
+
+Every figure is env steps per second over the same number of steps. Ours is the training loop only
+(collection + update; its start and final evaluation are timed apart and left out), split into
+inference, env stepping, storage and update by the loop's own PhaseTimer. SB3 is timed around
+`model.learn()`, with its env built with render_mode=None: SB3's make_vec_env otherwise renders
+every step (rgb_array), about 4x slower on LunarLander, which would flatter us.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ppo.config import Hyperparameters, resolve
+from ppo.envs import env_info, make_vec_env
+from ppo.runlog import EvalSettings, Progress
+
+# The settings compared: rl-baselines3-zoo's (like for like with SB3, whose zoo they are) and ours.
+PRESETS_COMPARED = ("ppo-zoo", "ppo")
+DEFAULT_ENVS = ("CartPole-v1", "LunarLander-v3")
+SB3_MISSING = "Stable-Baselines3 is not installed: its column is skipped (pip install -e '.[peers]' to add it)"
+
+
+@dataclass(frozen=True)
+class SpeedCase:
+    env_id: str
+    presets: tuple[str, ...]  # the preset names with exactly these settings
+    hp: Hyperparameters  # total_timesteps = the steps measured
+
+    @property
+    def label(self) -> str:
+        return f"{self.env_id} {' = '.join(self.presets)}"
+
+
+@dataclass
+class SpeedResult:
+    case: SpeedCase
+    raw_env: list[float] = field(default_factory=list)  # steps/s, one per repeat
+    ours: list[float] = field(default_factory=list)
+    sb3: list[float] = field(default_factory=list)
+    phase_seconds: list[dict[str, float]] = field(default_factory=list)  # ours, per repeat
+
+    def row(self) -> dict[str, Any]:
+        """Medians over the repeats, and the ratios of the medians."""
+        raw, ours = statistics.median(self.raw_env), statistics.median(self.ours)
+        sb3 = statistics.median(self.sb3) if self.sb3 else None
+        phases = {name: statistics.median(p[name] for p in self.phase_seconds) for name in self.phase_seconds[0]}
+        total = sum(phases.values())
+        hp = self.case.hp
+        return {
+            "env": self.case.env_id,
+            "settings": " = ".join(self.case.presets),
+            "n_envs": hp.n_envs,
+            "n_steps": hp.n_steps,
+            "batch_size": hp.batch_size,
+            "n_epochs": hp.n_epochs,
+            "net_arch": list(hp.net_arch),
+            "activation": hp.activation,
+            "steps": hp.n_iterations * hp.rollout_size,
+            "raw_env_steps_per_s": raw,
+            "ours_steps_per_s": ours,
+            "sb3_steps_per_s": sb3,
+            "ours_over_raw": ours / raw,
+            "ours_over_sb3": ours / sb3 if sb3 else None,
+            "ours_time_share": {name: seconds / total for name, seconds in phases.items()},
+            "ours_us_per_step": {name: 1e6 * seconds / (hp.n_iterations * hp.rollout_size) for name, seconds in phases.items()},
+            "repeats": {"raw_env": self.raw_env, "ours": self.ours, "sb3": self.sb3},
+        }
+
+
+def speed_cases(env_ids: tuple[str, ...], steps: int | None = None) -> list[SpeedCase]:
+    """One case per distinct settings of PRESETS_COMPARED per env (CartPole's tuned preset is the zoo's).
+    steps: the env steps measured (rounded down to whole rollouts, at least one); default one tenth of the
+    preset's budget, at least 4 rollouts."""
+    cases: list[SpeedCase] = []
+    for env_id in env_ids:
+        by_settings: dict[Hyperparameters, list[str]] = {}
+        for preset in PRESETS_COMPARED:
+            hp, _ = resolve(preset, env_id)
+            budget = steps if steps is not None else max(hp.total_timesteps // 10, 4 * hp.rollout_size)
+            hp, _ = resolve(preset, env_id, {"total_timesteps": max(budget, hp.rollout_size)})
+            by_settings.setdefault(hp, []).append(preset)
+        cases += [SpeedCase(env_id, tuple(presets), hp) for hp, presets in by_settings.items()]
+    return cases
+
+
+def raw_env_steps_per_second(env_id: str, n_envs: int, steps: int, seed: int = 0) -> float:
+    """The same vector env as training, stepped with uniformly random actions drawn in advance: the
+    ceiling a training loop on this env setup can approach."""
+    envs = make_vec_env(env_id, n_envs)
+    n_actions = env_info(env_id).n_actions
+    actions = np.random.default_rng(seed).integers(n_actions, size=(steps // n_envs, n_envs))
+    envs.reset(seed=seed)
+    start = time.perf_counter()
+    for step_actions in actions:
+        envs.step(step_actions)
+    elapsed = time.perf_counter() - start
+    envs.close()
+    return len(actions) * n_envs / elapsed
+
+
+def ours_steps_per_second(env_id: str, hp: Hyperparameters, seed: int = 0) -> tuple[float, dict[str, float]]:
+    """Our training loop's steps/s (evaluation excluded) and its seconds per phase."""
+    from ppo.train import train_ppo
+
+    # One-episode evaluations: RunLog always evaluates at the start and end; both are timed apart.
+    evaluation = EvalSettings(every=10**12, episodes=1, final_episodes=1, width=1)
+    result = train_ppo(env_id, hp, seed, evaluation, Progress(0, "", enabled=False))
+    return result.total_steps / result.train_seconds, dict(result.phase_seconds)
+
+
+def sb3_available() -> bool:
+    try:
+        import stable_baselines3  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def sb3_steps_per_second(env_id: str, hp: Hyperparameters, seed: int = 0) -> float:
+    """Stable-Baselines3 PPO with the same settings, timed around learn()."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    torch.set_num_threads(1)
+    # render_mode=None: SB3 defaults to rgb_array, rendering every step (see the module docstring).
+    envs = sb3_make_vec_env(env_id, n_envs=hp.n_envs, seed=seed, env_kwargs={"render_mode": None})
+    lr = hp.learning_rate
+    model = PPO(
+        "MlpPolicy",
+        envs,
+        learning_rate=(lambda progress_remaining: lr * progress_remaining) if hp.lr_schedule == "linear" else lr,
+        n_steps=hp.n_steps,
+        batch_size=hp.batch_size,
+        n_epochs=hp.n_epochs,
+        gamma=hp.gamma,
+        gae_lambda=hp.gae_lambda,
+        clip_range=hp.clip_range,
+        clip_range_vf=hp.clip_range_vf,
+        normalize_advantage=hp.normalize_advantage,
+        ent_coef=hp.ent_coef,
+        vf_coef=hp.vf_coef,
+        max_grad_norm=hp.max_grad_norm if hp.max_grad_norm is not None else float("inf"),
+        policy_kwargs={
+            "net_arch": {"pi": list(hp.net_arch), "vf": list(hp.net_arch)},
+            "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[hp.activation],
+        },
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    steps = hp.n_iterations * hp.rollout_size
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    elapsed = time.perf_counter() - start
+    envs.close()
+    return model.num_timesteps / elapsed
+
+
+def run_speed_benchmark(
+    cases: list[SpeedCase], repeats: int = 1, with_sb3: bool = True, log: Callable[[str], None] = print
+) -> list[SpeedResult]:
+    """Measure every case `repeats` times, interleaving raw env, ours and SB3 so that a slow spell of the
+    machine hits all three alike."""
+    results = [SpeedResult(case) for case in cases]
+    for repeat in range(repeats):
+        for result in results:
+            case, hp = result.case, result.case.hp
+            steps = hp.n_iterations * hp.rollout_size
+            result.raw_env.append(raw_env_steps_per_second(case.env_id, hp.n_envs, steps))
+            ours, phases = ours_steps_per_second(case.env_id, hp)
+            result.ours.append(ours)
+            result.phase_seconds.append(phases)
+            if with_sb3:
+                result.sb3.append(sb3_steps_per_second(case.env_id, hp))
+            sb3 = f", SB3 {result.sb3[-1]:,.0f}" if with_sb3 else ""
+            log(f"[{repeat + 1}/{repeats}] {case.label}: raw env {result.raw_env[-1]:,.0f}, ours {ours:,.0f}{sb3} steps/s")
+    return results

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+
+from ppo.networks import ActorCritic, NumpyActorCritic
+from ppo.optim import FlatAdam
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_numpy_forward_matches_torch(activation):
+    torch.manual_seed(0)
+    policy = ActorCritic(6, 3, (32, 16), activation)
+    actor = NumpyActorCritic(policy, seed=0)
+    obs = np.random.default_rng(0).standard_normal((20, 6)).astype(np.float32)
+    log_pi, values = policy(torch.from_numpy(obs))
+    step = actor.act(obs)
+    expected_log_probs = log_pi.gather(-1, torch.from_numpy(step.actions)[:, None])[:, 0]
+    np.testing.assert_allclose(step.log_probs, expected_log_probs.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(step.values, values.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(actor.values(obs), values.detach().numpy(), atol=1e-5)
+    np.testing.assert_array_equal(actor.greedy(obs), log_pi.argmax(-1).numpy())
+
+
+def test_sampling_follows_the_policy_probabilities():
+    policy = ActorCritic(2, 3)
+    with torch.no_grad():  # a policy with clearly different action probabilities
+        policy.policy_bias.copy_(torch.tensor([0.0, 1.0, 2.0]))
+    actor = NumpyActorCritic(policy, seed=1)
+    obs = np.zeros((20_000, 2), dtype=np.float32)
+    frequencies = np.bincount(actor.act(obs).actions, minlength=3) / len(obs)
+    expected = torch.softmax(policy.policy_bias.detach(), -1).numpy()
+    np.testing.assert_allclose(frequencies, expected, atol=0.01)
+
+
+def test_sampling_is_reproducible_per_seed():
+    policy = ActorCritic(4, 4)
+    obs = np.random.default_rng(2).standard_normal((64, 4)).astype(np.float32)
+    first, second, other = (NumpyActorCritic(policy, seed).act(obs).actions for seed in (5, 5, 6))
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+def test_numpy_actor_sees_optimizer_steps_and_loaded_weights():
+    torch.manual_seed(0)
+    policy = ActorCritic(4, 2)
+    actor = NumpyActorCritic(policy)
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=0.1)
+    obs = np.ones((3, 4), dtype=np.float32)
+    before = actor.values(obs).copy()
+    optimizer.zero_grad()
+    policy(torch.from_numpy(obs))[1].sum().backward()
+    optimizer.step()
+    after = actor.values(obs)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, policy.value(torch.from_numpy(obs)).numpy(), atol=1e-6)
+    other = ActorCritic(4, 2)
+    policy.load_state_dict(other.state_dict())  # copies in place: the views stay valid
+    np.testing.assert_allclose(actor.values(obs), other.value(torch.from_numpy(obs)).numpy(), atol=1e-6)
