@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: help venv system-deps test test-slurm test-fast lint benchmark report publish lock clean
+.PHONY: help venv system-deps test test-slurm test-fast lint benchmark benchmark-speed report publish lock clean
 # Jobs call `python -m ppo`: put the venv first on PATH for Snakemake and its jobs.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SDL_VIDEODRIVER ?= dummy
@@ -51,6 +51,10 @@ test-fast: $(STAMP)  ## the tests not marked slow, while editing
 
 benchmark: $(STAMP)  ## the full default benchmark, report included (CORES=2)
 	$(BIN)/snakemake --cores $(CORES)
+
+REPEATS ?= 3
+benchmark-speed: $(STAMP)  ## training speed vs the raw env and Stable-Baselines3 (REPEATS=3); rewrites README's table
+	$(BIN)/python -m ppo bench --repeats $(REPEATS) --out results/benchmarks/speed.json --readme README.md
 
 report: benchmark  ## the report (runs whatever of the benchmark is missing)
 

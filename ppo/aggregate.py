@@ -16,7 +16,7 @@ from scipy import stats
 
 from ppo.runlog import EPISODE_COLUMNS, EVAL_COLUMNS
 
-AGENT_ORDER = ("random", "ppo-article", "ppo")
+AGENT_ORDER = ("random", "ppo-article", "ppo-zoo", "ppo")
 
 
 class ResultsError(ValueError):

@@ -6,11 +6,13 @@ explained_variance (see UpdateStats).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
-from ppo.buffer import RolloutBatch, shuffled_minibatches
+from ppo.buffer import RolloutBatch, minibatches, shuffled
 from ppo.config import Hyperparameters
 from ppo.networks import ActorCritic
 from ppo.optim import FlatAdam
@@ -22,8 +24,8 @@ class UpdateStats(NamedTuple):
     policy_loss: float  # clipped surrogate loss (to minimize)
     value_loss: float  # (V(s) - return)^2, clipped if clip_range_vf is set
     entropy: float  # mean policy entropy; falling fast means premature collapse
-    approx_kl: float  # E[(r - 1) - log r], Schulman's low-variance KL(pi_old || pi) estimator
-    clip_fraction: float  # share of samples whose ratio left [1 - eps, 1 + eps]
+    approx_kl: float  # E[(r - 1) - log r], Schulman's low-variance KL(pi_old || pi) estimator, over all samples
+    clip_fraction: float  # share of samples whose ratio left [1 - eps, 1 + eps] when their minibatch was used
     explained_variance: float  # 1 - Var(returns - V_old) / Var(returns); 1 = perfect critic
     grad_norm: float  # mean global gradient norm before clipping
 
@@ -43,11 +45,24 @@ def value_loss(
 ) -> torch.Tensor:
     """Squared error to the GAE returns. With clip_range_vf, PPO2's pessimistic clipped form:
     max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2)."""
-    loss = (values - returns).square()
-    if clip_range_vf is not None:
-        clipped = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
-        loss = torch.max(loss, (clipped - returns).square())
-    return loss.mean()
+    if clip_range_vf is None:
+        return F.mse_loss(values, returns)  # mean((V - R)^2) as one op forward and one backward
+    clipped = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
+    return torch.max((values - returns).square(), (clipped - returns).square()).mean()
+
+
+def normalize_per_minibatch(advantages: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """(A - mean) / (std + 1e-8) within every consecutive chunk of batch_size, i.e. within every minibatch of
+    the epoch: the same numbers as normalizing inside the minibatch loop, in a few ops per epoch instead of
+    five per minibatch. A last chunk of one sample has no std and is left as it is."""
+    n_full = len(advantages) // batch_size * batch_size
+    chunks = [advantages[:n_full].view(-1, batch_size), advantages[n_full:].view(1, -1)]
+    out = []
+    for chunk in chunks:
+        if chunk.shape[1] > 1:
+            chunk = (chunk - chunk.mean(1, keepdim=True)) / (chunk.std(1, keepdim=True) + 1e-8)
+        out.append(chunk.reshape(-1))
+    return torch.cat(out)
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
@@ -63,23 +78,22 @@ def ppo_update(
     generator: torch.Generator,
 ) -> UpdateStats:
     """n_epochs passes of shuffled minibatches over one rollout."""
-    # Sums are kept as tensors: no .item() sync inside the loop; a NaN anywhere survives into the sum.
-    sums = torch.zeros(6)
-    n_minibatches = 0
+    # Diagnostics are collected as tensors (no .item() sync in the loop) and reduced once at the end.
+    minibatch_stats = []  # (policy_loss, value_loss, entropy, grad_norm) per minibatch
+    log_ratios = []  # log r of every sample when its minibatch was used, for approx_kl and clip_fraction
     for _ in range(hp.n_epochs):
         # Detail: shuffled minibatches, each sample exactly once per epoch.
-        for batch in shuffled_minibatches(rollout, hp.batch_size, generator):
-            advantages = batch.advantages
-            # Detail: per-minibatch advantage normalization (needs 2+ samples for a std).
-            if hp.normalize_advantage and len(advantages) > 1:
-                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-
+        epoch = shuffled(rollout, hp.batch_size, generator)
+        if hp.normalize_advantage:
+            # Detail: per-minibatch advantage normalization (computed for all minibatches of the epoch at once).
+            epoch = epoch._replace(advantages=normalize_per_minibatch(epoch.advantages, hp.batch_size))
+        for batch in minibatches(epoch, hp.batch_size):
             new = policy.evaluate_actions(batch.obs, batch.actions)
             # r_t(theta) = pi(a|s) / pi_old(a|s), computed in log space.
             log_ratio = new.log_probs - batch.log_probs
             ratio = log_ratio.exp()
 
-            policy_loss = clipped_surrogate(ratio, advantages, hp.clip_range)
+            policy_loss = clipped_surrogate(ratio, batch.advantages, hp.clip_range)
             v_loss = value_loss(new.values, batch.values, batch.returns, hp.clip_range_vf)
             entropy = new.entropy.mean()
             # Total loss (PPO paper eq. 9, as a minimization): L^CLIP + c1 L^VF - c2 H.
@@ -92,24 +106,25 @@ def ppo_update(
             optimizer.step()
 
             with torch.no_grad():
-                approx_kl = ((ratio - 1.0) - log_ratio).mean()
-                clip_fraction = ((ratio - 1.0).abs() > hp.clip_range).float().mean()
-                sums += torch.stack(
-                    [policy_loss.detach(), v_loss.detach(), entropy.detach(), approx_kl, clip_fraction, grad_norm]
-                )
-            n_minibatches += 1
+                minibatch_stats.append(torch.stack([policy_loss, v_loss, entropy, grad_norm]))
+                log_ratios.append(log_ratio.detach())
 
-    means = (sums / n_minibatches).tolist()
-    if not all(torch.isfinite(torch.tensor(means))):
-        names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm")
-        bad = [name for name, value in zip(names, means) if not torch.isfinite(torch.tensor(value))]
-        raise FloatingPointError(f"non-finite {', '.join(bad)} in the PPO update")
-    return UpdateStats(
-        policy_loss=means[0],
-        value_loss=means[1],
-        entropy=means[2],
-        approx_kl=means[3],
-        clip_fraction=means[4],
+    with torch.no_grad():
+        policy_loss, v_loss, entropy, grad_norm = torch.stack(minibatch_stats).mean(0).tolist()
+        log_ratio = torch.cat(log_ratios)
+        ratio = log_ratio.exp()
+        approx_kl = float(((ratio - 1.0) - log_ratio).mean())
+        clip_fraction = float(((ratio - 1.0).abs() > hp.clip_range).float().mean())
+    stats = UpdateStats(
+        policy_loss=policy_loss,
+        value_loss=v_loss,
+        entropy=entropy,
+        approx_kl=approx_kl,
+        clip_fraction=clip_fraction,
         explained_variance=explained_variance(rollout.values, rollout.returns),
-        grad_norm=means[5],
+        grad_norm=grad_norm,
     )
+    bad = [name for name, value in stats._asdict().items() if name != "explained_variance" and not math.isfinite(value)]
+    if bad:
+        raise FloatingPointError(f"non-finite {', '.join(bad)} in the PPO update")
+    return stats

@@ -110,18 +110,17 @@ class RolloutBuffer:
         )
 
 
-def shuffled_minibatches(rollout: RolloutBatch, batch_size: int, generator: torch.Generator) -> Iterator[RolloutBatch]:
-    """One epoch: the rollout in a fresh random order, cut into minibatches, so every sample is used exactly
-    once. The last minibatch is smaller when batch_size does not divide the rollout.
+def shuffled(rollout: RolloutBatch, batch_size: int, generator: torch.Generator) -> RolloutBatch:
+    """The rollout in a fresh random order: one gather per field, once per epoch. A minibatch that holds
+    the whole rollout is the rollout itself: its order changes nothing, so it is not shuffled."""
+    if batch_size >= len(rollout.actions):
+        return rollout
+    permutation = torch.randperm(len(rollout.actions), generator=generator)
+    return RolloutBatch(*(field[permutation] for field in rollout))
 
-    Speed: one gather per field per epoch, then minibatches are contiguous views (no per-minibatch
-    indexing). A minibatch that holds the whole rollout is the rollout itself: its order changes nothing.
-    """
-    n_samples = len(rollout.actions)
-    if batch_size >= n_samples:
-        yield rollout
-        return
-    permutation = torch.randperm(n_samples, generator=generator)
-    shuffled = [field[permutation] for field in rollout]
-    for fields in zip(*(field.split(batch_size) for field in shuffled)):
+
+def minibatches(rollout: RolloutBatch, batch_size: int) -> Iterator[RolloutBatch]:
+    """Consecutive minibatches of batch_size (views, no copies); the last is smaller when batch_size does
+    not divide the rollout. Over a shuffled rollout, every sample is used exactly once per epoch."""
+    for fields in zip(*(field.split(batch_size) for field in rollout)):
         yield RolloutBatch(*fields)

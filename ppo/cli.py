@@ -52,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--env", required=True, help="Gymnasium id, e.g. CartPole-v1, LunarLander-v3 (LunarLander-v2 maps to v3)"
     )
     train.add_argument(
-        "--agent", required=True, choices=AGENTS, help="random | ppo-article (the article's settings) | ppo (tuned)"
+        "--agent",
+        required=True,
+        choices=AGENTS,
+        help="random | ppo-article (the article's settings) | ppo-zoo (rl-baselines3-zoo's) | ppo (tuned)",
     )
     train.add_argument(
         "--seed", required=True, type=_non_negative_int, help="seeds torch, numpy, the envs and action sampling"
@@ -110,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--markdown", default="README.md", help="Markdown file name inside --out (default README.md)")
     report.add_argument("--html", default="index.html", help="HTML file name inside --out; '' for none")
     report.add_argument("--root", default="", help="path from the Markdown file to the report directory (e.g. '../')")
+
+    bench = verbs.add_parser(
+        "bench", help="training speed side by side: raw vector env, our PPO, Stable-Baselines3 PPO (same settings)"
+    )
+    bench.add_argument("--envs", nargs="+", default=None, help="Gymnasium ids (default CartPole-v1 LunarLander-v3)")
+    bench.add_argument(
+        "--steps", type=_positive_int, default=None, help="env steps per measurement (default: a tenth of the budget)"
+    )
+    bench.add_argument("--repeats", type=_positive_int, default=1, help="interleaved repeats; medians are reported")
+    bench.add_argument("--no-sb3", action="store_true", help="leave Stable-Baselines3 out even when installed")
+    bench.add_argument("--out", default="results/benchmarks/speed.json", help="JSON file to write")
+    bench.add_argument("--readme", default=None, help="Markdown file whose speed-table section is rewritten")
     return parser
 
 
@@ -252,6 +267,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ppo.atomic import check_writable_dir, write_json, write_text
+    from ppo.speed import (
+        DEFAULT_ENVS,
+        SB3_MISSING,
+        markdown_table,
+        replace_readme_table,
+        run_speed_benchmark,
+        sb3_available,
+        speed_cases,
+        speed_report,
+    )
+
+    env_ids = []
+    for name in args.envs or DEFAULT_ENVS:
+        env_id, notice = resolve_env_id(name)
+        env_info(env_id)  # supported?
+        if notice:
+            print(notice, file=sys.stderr)
+        env_ids.append(env_id)
+    cases = speed_cases(tuple(env_ids), args.steps)
+    readme = Path(args.readme).read_text() if args.readme else None
+    if readme is not None:
+        replace_readme_table(readme, "")  # fails now, not after minutes of measuring, if the markers are missing
+    check_writable_dir(Path(args.out).parent)
+    with_sb3 = not args.no_sb3 and sb3_available()
+    sb3_note = None if with_sb3 else ("Stable-Baselines3 left out (--no-sb3)" if args.no_sb3 else SB3_MISSING)
+    if sb3_note:
+        print(f"note: {sb3_note}", file=sys.stderr)
+    results = run_speed_benchmark(cases, args.repeats, with_sb3, log=lambda line: print(line, file=sys.stderr))
+    report = speed_report(results, args.repeats, sb3_note)
+    write_json(args.out, report)
+    table = markdown_table(report)
+    if readme is not None:
+        write_text(args.readme, replace_readme_table(readme, table))
+    print(table)
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
@@ -259,4 +313,5 @@ COMMANDS = {
     "plot": cmd_plot,
     "rollout": cmd_rollout,
     "report": cmd_report,
+    "bench": cmd_bench,
 }

@@ -189,11 +189,18 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "default": dict(_ARTICLE, n_steps=256, clip_range=0.2, total_timesteps=300 * 256),
     },
     "ppo-zoo": {**_ZOO, "default": _GENERAL},
-    # ppo: ours, tuned to solve each env within its budget (see README for the measured table).
+    # ppo: ours, tuned to solve each env fast in wall-clock time (see README for the measured table).
     "ppo": {
         # The zoo's CartPole settings reach 500 well inside 100k steps; nothing to gain.
         "CartPole-v1": _ZOO["CartPole-v1"],
-        "LunarLander-v3": _ZOO["LunarLander-v3"],
+        # LunarLander: the zoo's gamma, lambda and entropy bonus, but rollouts of 16 x 256 instead of 16 x 1024
+        # (4x as many updates per env step, each on fresher data), minibatches of 256 instead of 64 for 8
+        # epochs instead of 4 (half the gradient steps per env step; on one core a step of 256 costs ~1.5x a
+        # step of 64, not 4x: per-op overhead dominates), and lr 1e-3 annealed linearly, where the zoo keeps
+        # 3e-4. Measured: first greedy mean >= 200 after ~120-300k env steps, the zoo's after ~390-540k (README).
+        "LunarLander-v3": dict(
+            _ZOO["LunarLander-v3"], n_steps=256, batch_size=256, n_epochs=8, learning_rate=1e-3, lr_schedule="linear"
+        ),
         "default": _GENERAL,
     },
 }

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+
 from ppo.envs import EVAL_SEED_BASE, make_vec_env
 from ppo.networks import ActorCritic, NumpyActorCritic
 

@@ -84,9 +84,9 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(normalized log-probabilities of every action (B, A), values (B,))."""
-        h = self._hidden(obs)
-        logits = torch.addmm(self.policy_bias, h[0], self.policy_weight)
-        values = torch.addmm(self.value_bias, h[1], self.value_weight).squeeze(-1)
+        actor_features, critic_features = self._hidden(obs).unbind(0)  # one backward op (stack), not two
+        logits = torch.addmm(self.policy_bias, actor_features, self.policy_weight)
+        values = torch.addmm(self.value_bias, critic_features, self.value_weight).squeeze(-1)
         return logits.log_softmax(-1), values
 
     @torch.no_grad()

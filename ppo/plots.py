@@ -19,8 +19,13 @@ import seaborn as sns  # noqa: E402
 
 from ppo.atomic import atomic_path  # noqa: E402
 
-PALETTE = {"random": "#8c8c8c", "ppo-article": "#dd8452", "ppo": "#4c72b0"}
-AGENT_LABELS = {"random": "Random", "ppo-article": "PPO (article settings)", "ppo": "PPO (tuned)"}
+PALETTE = {"random": "#8c8c8c", "ppo-article": "#dd8452", "ppo-zoo": "#55a868", "ppo": "#4c72b0"}
+AGENT_LABELS = {
+    "random": "Random",
+    "ppo-article": "PPO (article settings)",
+    "ppo-zoo": "PPO (rl-zoo settings)",
+    "ppo": "PPO (tuned)",
+}
 FIGURE_NAMES = ("episode_rewards", "learning_curves", "final_returns", "wall_clock")
 
 

@@ -85,7 +85,7 @@ def _table_rows(table: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _hyperparameter_rows(hyperparameters: dict[str, dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    agents = [a for a in ("ppo-article", "ppo") if a in hyperparameters]
+    agents = [a for a in ("ppo-article", "ppo-zoo", "ppo") if a in hyperparameters]
     if not agents:
         return [], []
     names = list(hyperparameters[agents[0]])

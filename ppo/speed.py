@@ -54,6 +54,7 @@ class SpeedResult:
         phases = {name: statistics.median(p[name] for p in self.phase_seconds) for name in self.phase_seconds[0]}
         total = sum(phases.values())
         hp = self.case.hp
+        steps = hp.n_iterations * hp.rollout_size
         return {
             "env": self.case.env_id,
             "settings": " = ".join(self.case.presets),
@@ -63,14 +64,16 @@ class SpeedResult:
             "n_epochs": hp.n_epochs,
             "net_arch": list(hp.net_arch),
             "activation": hp.activation,
-            "steps": hp.n_iterations * hp.rollout_size,
+            "steps": steps,
             "raw_env_steps_per_s": raw,
             "ours_steps_per_s": ours,
             "sb3_steps_per_s": sb3,
             "ours_over_raw": ours / raw,
             "ours_over_sb3": ours / sb3 if sb3 else None,
             "ours_time_share": {name: seconds / total for name, seconds in phases.items()},
-            "ours_us_per_step": {name: 1e6 * seconds / (hp.n_iterations * hp.rollout_size) for name, seconds in phases.items()},
+            "ours_us_per_step": {
+                name: 1e6 * seconds / (hp.n_iterations * hp.rollout_size) for name, seconds in phases.items()
+            },
             "repeats": {"raw_env": self.raw_env, "ours": self.ours, "sb3": self.sb3},
         }
 
@@ -78,13 +81,13 @@ class SpeedResult:
 def speed_cases(env_ids: tuple[str, ...], steps: int | None = None) -> list[SpeedCase]:
     """One case per distinct settings of PRESETS_COMPARED per env (CartPole's tuned preset is the zoo's).
     steps: the env steps measured (rounded down to whole rollouts, at least one); default one tenth of the
-    preset's budget, at least 4 rollouts."""
+    preset's budget, at least 50,000 steps and 4 rollouts (shorter runs are dominated by noise here)."""
     cases: list[SpeedCase] = []
     for env_id in env_ids:
         by_settings: dict[Hyperparameters, list[str]] = {}
         for preset in PRESETS_COMPARED:
             hp, _ = resolve(preset, env_id)
-            budget = steps if steps is not None else max(hp.total_timesteps // 10, 4 * hp.rollout_size)
+            budget = steps if steps is not None else max(hp.total_timesteps // 10, 50_000, 4 * hp.rollout_size)
             hp, _ = resolve(preset, env_id, {"total_timesteps": max(budget, hp.rollout_size)})
             by_settings.setdefault(hp, []).append(preset)
         cases += [SpeedCase(env_id, tuple(presets), hp) for hp, presets in by_settings.items()]
@@ -184,3 +187,74 @@ def run_speed_benchmark(
             sb3 = f", SB3 {result.sb3[-1]:,.0f}" if with_sb3 else ""
             log(f"[{repeat + 1}/{repeats}] {case.label}: raw env {result.raw_env[-1]:,.0f}, ours {ours:,.0f}{sb3} steps/s")
     return results
+
+
+def speed_report(results: list[SpeedResult], repeats: int, sb3_note: str | None) -> dict[str, Any]:
+    """Everything the JSON file holds: rows plus the machine, versions and settings they were measured with."""
+    from datetime import UTC, datetime
+
+    from ppo.system import git_commit, host, versions
+
+    peer_versions = {}
+    if sb3_available():
+        from importlib import metadata
+
+        peer_versions["stable_baselines3"] = metadata.version("stable_baselines3")
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": host(),
+        "versions": {**versions(), **peer_versions},
+        "git_commit": git_commit(),
+        "threads": 1,
+        "repeats": repeats,
+        "sb3_note": sb3_note,
+        "rows": [result.row() for result in results],
+    }
+
+
+def _rate(value: float | None) -> str:
+    return "skipped" if value is None else f"{value:,.0f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The README's table: one row per case, medians over the repeats, provenance underneath."""
+    lines = [
+        "| env | settings | envs x steps, batch, epochs | raw env steps/s | ours steps/s | SB3 steps/s "
+        "| ours / raw env | ours / SB3 | ours, us per env step: inference / env / storage / update |",
+        "|---|---|---|--:|--:|--:|--:|--:|---|",
+    ]
+    for row in report["rows"]:
+        us = row["ours_us_per_step"]
+        lines.append(
+            f"| {row['env']} | {row['settings']} | {row['n_envs']} x {row['n_steps']}, {row['batch_size']}, "
+            f"{row['n_epochs']} | {_rate(row['raw_env_steps_per_s'])} | {_rate(row['ours_steps_per_s'])} "
+            f"| {_rate(row['sb3_steps_per_s'])} | {_ratio(row['ours_over_raw'])} | {_ratio(row['ours_over_sb3'])} "
+            f"| {us['inference']:.0f} / {us['env']:.0f} / {us['storage']:.0f} / {us['update']:.0f} |"
+        )
+    v = report["versions"]
+    sb3 = f", Stable-Baselines3 {v['stable_baselines3']}" if "stable_baselines3" in v else ""
+    lines += [
+        "",
+        f"Measured {report['measured_at']} by `make benchmark-speed` on {report['host']['cpu_model']} "
+        f"({report['host']['machine']}), one thread per measurement, median of {report['repeats']} "
+        f"interleaved repeat(s); torch {v['torch']}, Gymnasium {v['gymnasium']}, NumPy {v['numpy']}, "
+        f"Python {v['python']}{sb3}; commit {report['git_commit']}.",
+    ]
+    if report["sb3_note"]:
+        lines.append(f"{report['sb3_note']}.")
+    return "\n".join(lines)
+
+
+README_BEGIN, README_END = "<!-- speed-table:begin -->", "<!-- speed-table:end -->"
+
+
+def replace_readme_table(readme: str, table: str) -> str:
+    """The README text with the part between the speed-table markers replaced by `table`."""
+    begin, end = readme.find(README_BEGIN), readme.find(README_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"the README has no {README_BEGIN} ... {README_END} section to write the table into")
+    return readme[: begin + len(README_BEGIN)] + "\n" + table + "\n" + readme[end:]

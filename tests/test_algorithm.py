@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from ppo.algorithm import clipped_surrogate, explained_variance, ppo_update, value_loss
+from ppo.algorithm import clipped_surrogate, explained_variance, normalize_per_minibatch, ppo_update, value_loss
 from ppo.buffer import RolloutBatch
 from ppo.config import Hyperparameters
 from ppo.networks import ActorCritic
@@ -104,3 +104,12 @@ def test_hyperparameters_are_frozen_and_derive_values():
     assert hp.rollout_size == 32 and hp.n_iterations == 3
     with pytest.raises(dataclasses.FrozenInstanceError):
         hp.n_envs = 2
+
+
+@pytest.mark.parametrize("n, size", [(64, 16), (70, 16), (65, 16), (10, 64)])
+def test_advantages_are_normalized_within_each_minibatch(n, size):
+    advantages = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 3 + 1
+    out = normalize_per_minibatch(advantages, size)
+    for chunk, normalized in zip(advantages.split(size), out.split(size)):
+        expected = chunk if len(chunk) == 1 else (chunk - chunk.mean()) / (chunk.std() + 1e-8)
+        assert torch.allclose(normalized, expected, atol=1e-6)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ppo.buffer import RolloutBatch, RolloutBuffer, shuffled_minibatches
+from ppo.buffer import RolloutBatch, RolloutBuffer, minibatches, shuffled
 
 
 def fill(buffer, rewards, values, terminated, truncated, valid):
@@ -127,7 +127,7 @@ def numbered_rollout(n: int) -> RolloutBatch:
 @pytest.mark.parametrize("n, size", [(64, 16), (70, 16), (5, 5), (7, 64)])
 def test_minibatches_cover_every_sample_exactly_once_and_keep_rows_together(n, size):
     generator = torch.Generator().manual_seed(0)
-    batches = list(shuffled_minibatches(numbered_rollout(n), size, generator))
+    batches = list(minibatches(shuffled(numbered_rollout(n), size, generator), size))
     joined = torch.cat([b.actions for b in batches])
     assert sorted(joined.tolist()) == list(range(n))
     assert all(len(b.actions) <= size for b in batches)
@@ -139,6 +139,6 @@ def test_minibatches_cover_every_sample_exactly_once_and_keep_rows_together(n, s
 def test_minibatches_are_shuffled_differently_each_epoch():
     generator = torch.Generator().manual_seed(0)
     rollout = numbered_rollout(100)
-    first, second = (torch.cat([b.actions for b in shuffled_minibatches(rollout, 10, generator)]) for _ in range(2))
+    first, second = (shuffled(rollout, 10, generator).actions for _ in range(2))
     assert not torch.equal(first, second)
     assert not torch.equal(first, torch.arange(100))

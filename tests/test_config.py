@@ -60,7 +60,7 @@ def test_article_preset_matches_the_article():
 
 
 def test_unknown_agent():
-    with pytest.raises(ConfigError, match="agent='dqn' is unknown; allowed: random, ppo-article, ppo"):
+    with pytest.raises(ConfigError, match="agent=.dqn. is unknown; allowed: random, ppo-article, ppo-zoo, ppo"):
         resolve("dqn", "CartPole-v1")
 
 

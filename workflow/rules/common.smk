@@ -43,7 +43,7 @@ SEEDS = config["seeds"]
 
 wildcard_constraints:
     env="|".join(ENVS),
-    agent="random|ppo-article|ppo",
+    agent="random|ppo-article|ppo-zoo|ppo",
     seed=r"\d+",
 
 
@@ -68,7 +68,7 @@ def get_train_arguments(wildcards):
 # Training-loop steps/s measured in the full default benchmark (README, "Measured results": 2-core AMD
 # EPYC VM, two jobs side by side) were at least ~3,300 (ppo), ~900 (ppo-article) and ~11,000 (random);
 # halved here for slower cluster cores and evaluation time, plus 5 minutes of headroom.
-STEPS_PER_SECOND = {"random": 5000, "ppo": 1500, "ppo-article": 450}
+STEPS_PER_SECOND = {"random": 5000, "ppo": 1500, "ppo-zoo": 1500, "ppo-article": 450}
 
 
 def train_runtime_minutes(wildcards):

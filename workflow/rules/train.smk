@@ -9,7 +9,7 @@ rule train:
     benchmark:
         "results/benchmarks/train/{env}/{agent}/seed{seed}.tsv"
     wildcard_constraints:
-        agent="ppo-article|ppo",
+        agent="ppo-article|ppo-zoo|ppo",
     conda:
         "../../environment.yml"
     threads: 1
