@@ -59,7 +59,7 @@ def normalize_per_minibatch(advantages: torch.Tensor, batch_size: int) -> torch.
     chunks = [advantages[:n_full].view(-1, batch_size), advantages[n_full:].view(1, -1)]
     out = []
     for chunk in chunks:
-        if chunk.shape[1] > 1:
+        if chunk.numel() > 1 and chunk.shape[1] > 1:  # skip an empty or one-sample chunk
             chunk = (chunk - chunk.mean(1, keepdim=True)) / (chunk.std(1, keepdim=True) + 1e-8)
         out.append(chunk.reshape(-1))
     return torch.cat(out)

@@ -106,7 +106,7 @@ def test_hyperparameters_are_frozen_and_derive_values():
         hp.n_envs = 2
 
 
-@pytest.mark.parametrize("n, size", [(64, 16), (70, 16), (65, 16), (10, 64)])
+@pytest.mark.parametrize("n, size", [(64, 16), (70, 16), (65, 16), (10, 64), (250, 256)])
 def test_advantages_are_normalized_within_each_minibatch(n, size):
     advantages = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 3 + 1
     out = normalize_per_minibatch(advantages, size)
