@@ -61,6 +61,11 @@ def get_env_runs(env):
     ]
 
 
+def get_run_dirs(wildcards, input):
+    """The run directories behind a rule's input files (one per seed)."""
+    return sorted({str(Path(f).parent) for f in input})
+
+
 def get_train_arguments(wildcards):
     return train_arguments(config, wildcards.env, wildcards.agent)
 

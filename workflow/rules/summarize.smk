@@ -22,7 +22,7 @@ rule aggregate:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=lambda wildcards, input: sorted({str(Path(f).parent) for f in input}),
+        runs=get_run_dirs,
         out=subpath(output.table, parent=True),
         samples=config["statistics"]["bootstrap_samples"],
         random_state=config["statistics"]["random_state"],
@@ -104,7 +104,7 @@ rule rollout:
         mem_mb=2000,
         runtime=10,
     params:
-        runs=lambda wildcards, input: sorted({str(Path(f).parent) for f in input}),
+        runs=get_run_dirs,
         out=subpath(output.caption, parent=True),
         max_gif_mb=config["rollouts"]["max_gif_mb"],
     shell:
