@@ -101,3 +101,12 @@ def test_config_file_that_is_not_yaml_stops_before_any_job(tmp_path):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode != 0
     assert "Config file is not valid JSON or YAML" in result.stdout + result.stderr
+
+
+def test_zoo_agent_is_accepted_with_its_own_overrides():
+    config = load("config.yaml")
+    config["agents"].append("ppo-zoo")
+    config["envs"]["LunarLander-v3"]["hyperparameters"]["ppo-zoo"] = {"n_epochs": 2}
+    validate(copy.deepcopy(config), SCHEMA, set_default=False)
+    check_config(config)
+    assert "--set=n_epochs=2" in train_arguments(config, "LunarLander-v3", "ppo-zoo")
