@@ -76,8 +76,11 @@ def ppo_update(
     rollout: RolloutBatch,
     hp: Hyperparameters,
     generator: torch.Generator,
+    clip_range: float | None = None,
 ) -> UpdateStats:
-    """n_epochs passes of shuffled minibatches over one rollout."""
+    """n_epochs passes of shuffled minibatches over one rollout. clip_range: this update's clip epsilon
+    (annealed by the caller under clip_range_schedule=linear); hp.clip_range when None."""
+    clip_range = hp.clip_range if clip_range is None else clip_range
     # Diagnostics are collected as tensors (no .item() sync in the loop) and reduced once at the end.
     minibatch_stats = []  # (policy_loss, value_loss, entropy, grad_norm) per minibatch
     log_ratios = []  # log r of every sample when its minibatch was used, for approx_kl and clip_fraction
@@ -93,7 +96,7 @@ def ppo_update(
             log_ratio = new.log_probs - batch.log_probs
             ratio = log_ratio.exp()
 
-            policy_loss = clipped_surrogate(ratio, batch.advantages, hp.clip_range)
+            policy_loss = clipped_surrogate(ratio, batch.advantages, clip_range)
             v_loss = value_loss(new.values, batch.values, batch.returns, hp.clip_range_vf)
             entropy = new.entropy.mean()
             # Total loss (PPO paper eq. 9, as a minimization): L^CLIP + c1 L^VF - c2 H.
@@ -114,7 +117,7 @@ def ppo_update(
         log_ratio = torch.cat(log_ratios)
         ratio = log_ratio.exp()
         approx_kl = float(((ratio - 1.0) - log_ratio).mean())
-        clip_fraction = float(((ratio - 1.0).abs() > hp.clip_range).float().mean())
+        clip_fraction = float(((ratio - 1.0).abs() > clip_range).float().mean())
     stats = UpdateStats(
         policy_loss=policy_loss,
         value_loss=v_loss,

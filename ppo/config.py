@@ -37,6 +37,9 @@ class Hyperparameters:
     gamma: float = field(default=0.99, metadata=_help("discount factor, in (0, 1]"))
     gae_lambda: float = field(default=0.95, metadata=_help("GAE lambda, in [0, 1]: 0 = one-step TD, 1 = Monte Carlo"))
     clip_range: float = field(default=0.2, metadata=_help("PPO ratio clip epsilon, > 0"))
+    clip_range_schedule: str = field(
+        default="constant", metadata=_help("constant | linear (clip_range annealed to 0 at total_timesteps, zoo's lin_)")
+    )
     clip_range_vf: float | None = field(default=None, metadata=_help("value clip around old values; null = no value clipping"))
     ent_coef: float = field(default=0.0, metadata=_help("entropy bonus coefficient"))
     vf_coef: float = field(default=0.5, metadata=_help("value loss coefficient"))
@@ -122,6 +125,7 @@ def _check_ranges(hp: Hyperparameters) -> None:
     need(0 < hp.gamma <= 1, "gamma", "0 < gamma <= 1")
     need(0 <= hp.gae_lambda <= 1, "gae_lambda", "0 <= gae_lambda <= 1")
     need(hp.clip_range > 0, "clip_range", "> 0")
+    need(hp.clip_range_schedule in ("constant", "linear"), "clip_range_schedule", "constant | linear")
     need(hp.clip_range_vf is None or hp.clip_range_vf > 0, "clip_range_vf", "> 0 or null")
     need(hp.ent_coef >= 0, "ent_coef", ">= 0")
     need(hp.vf_coef > 0, "vf_coef", "> 0")
@@ -166,6 +170,7 @@ _ZOO = {
         gamma=0.98,
         gae_lambda=0.8,
         clip_range=0.2,
+        clip_range_schedule="linear",
         ent_coef=0.0,
         total_timesteps=100_000,
     ),

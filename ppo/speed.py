@@ -136,7 +136,7 @@ def sb3_steps_per_second(env_id: str, hp: Hyperparameters, seed: int = 0) -> flo
     torch.set_num_threads(1)
     # render_mode=None: SB3 defaults to rgb_array, rendering every step (see the module docstring).
     envs = sb3_make_vec_env(env_id, n_envs=hp.n_envs, seed=seed, env_kwargs={"render_mode": None})
-    lr = hp.learning_rate
+    lr, clip = hp.learning_rate, hp.clip_range
     model = PPO(
         "MlpPolicy",
         envs,
@@ -146,7 +146,7 @@ def sb3_steps_per_second(env_id: str, hp: Hyperparameters, seed: int = 0) -> flo
         n_epochs=hp.n_epochs,
         gamma=hp.gamma,
         gae_lambda=hp.gae_lambda,
-        clip_range=hp.clip_range,
+        clip_range=(lambda progress_remaining: clip * progress_remaining) if hp.clip_range_schedule == "linear" else clip,
         clip_range_vf=hp.clip_range_vf,
         normalize_advantage=hp.normalize_advantage,
         ent_coef=hp.ent_coef,

@@ -47,9 +47,12 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
     log.start(act_greedy)
     timer = PhaseTimer()
     for iteration in range(hp.n_iterations):
+        remaining = 1.0 - iteration / hp.n_iterations  # share of the run still ahead
         if hp.lr_schedule == "linear":
             # Detail: linear learning-rate annealing from learning_rate to 0 over the run.
-            optimizer.lr = hp.learning_rate * (1.0 - iteration / hp.n_iterations)
+            optimizer.lr = hp.learning_rate * remaining
+        # rl-zoo's lin_ clip range: epsilon annealed to 0 the same way (constant by default).
+        clip_range = hp.clip_range * remaining if hp.clip_range_schedule == "linear" else hp.clip_range
 
         timer.restart()
         for _ in range(hp.n_steps):
@@ -73,7 +76,7 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
         # whose episode ended on the last step, which is what a truncation needs.
         buffer.compute_returns_and_advantage(actor.values(obs), hp.gamma, hp.gae_lambda)
         try:
-            stats = ppo_update(policy, optimizer, buffer.get(), hp, generator)
+            stats = ppo_update(policy, optimizer, buffer.get(), hp, generator, clip_range)
         except FloatingPointError as err:
             raise FloatingPointError(f"{err} at step {step}") from None
         timer.lap("update")

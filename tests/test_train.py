@@ -88,3 +88,25 @@ def test_lunar_lander_end_to_end_and_reevaluation(tmp_path, capsys):
     assert main(["evaluate", "--run", str(tmp_path / "ll"), "--episodes", "3", "--out", str(tmp_path / "re.csv")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["episodes"] == 3 and len(pd.read_csv(tmp_path / "re.csv")) == 3
+
+
+@pytest.mark.parametrize("schedule", ["constant", "linear"])
+def test_learning_rate_and_clip_range_follow_their_schedules(monkeypatch, schedule):
+    import ppo.train
+
+    seen = []
+    real_update = ppo.train.ppo_update
+
+    def recording_update(policy, optimizer, rollout, hp, generator, clip_range):
+        seen.append((optimizer.lr, clip_range))
+        return real_update(policy, optimizer, rollout, hp, generator, clip_range)
+
+    monkeypatch.setattr(ppo.train, "ppo_update", recording_update)
+    hp = Hyperparameters(
+        n_envs=2, n_steps=8, batch_size=8, n_epochs=1, total_timesteps=64, learning_rate=1e-3,
+        lr_schedule=schedule, clip_range=0.2, clip_range_schedule=schedule,
+    )  # fmt: skip
+    train_ppo("CartPole-v1", hp, 0, EvalSettings(every=10**9, episodes=1, final_episodes=1, width=1), QUIET)
+    remaining = [1.0, 0.75, 0.5, 0.25] if schedule == "linear" else [1.0] * 4
+    assert [lr for lr, _ in seen] == pytest.approx([1e-3 * r for r in remaining])
+    assert [clip for _, clip in seen] == pytest.approx([0.2 * r for r in remaining])
