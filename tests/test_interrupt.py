@@ -32,7 +32,9 @@ def test_killed_training_leaves_no_complete_looking_files_and_reruns_identically
             break
     time.sleep(0.5)
     process.send_signal(sig)
-    assert process.wait(timeout=60) == code
+    # communicate() keeps reading stderr: a child blocked on a full pipe could not write its last message.
+    process.communicate(timeout=60)
+    assert process.returncode == code
     left = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert not any(name in left for name in RUN_FILES) and not any(".tmp" in name for name in left), left
 
