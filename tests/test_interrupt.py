@@ -25,7 +25,14 @@ def logs(run_dir):
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_killed_training_leaves_no_complete_looking_files_and_reruns_identically(tmp_path, sig, code):
     out = tmp_path / "run"
-    process = subprocess.Popen(train_command(out, 200_000, "--eval-every", "512"), stderr=subprocess.PIPE, text=True)
+    # A shell without job control starts background commands with SIGINT ignored, and a child inherits that
+    # (Python then never raises KeyboardInterrupt): give the child the default disposition, as a terminal would.
+    process = subprocess.Popen(
+        train_command(out, 200_000, "--eval-every", "512"),
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     # Wait until training is under way (the step-0 evaluation is logged), then interrupt it.
     for line in process.stderr:
         if "periodic evaluation at step" in line and "step 0:" not in line:
