@@ -179,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         final_episodes=args.final_eval_episodes,
         threshold=info.solved_threshold if args.solved_threshold is None else args.solved_threshold,
     )
-    progress = Progress(hp.n_iterations * hp.rollout_size, f"{args.agent} {env_id} seed {args.seed}", enabled=not args.quiet)
+    progress = Progress(hp.trained_timesteps, f"{args.agent} {env_id} seed {args.seed}", enabled=not args.quiet)
     run = run_random if args.agent == "random" else train_ppo
     result = run(env_id, hp, args.seed, evaluation, progress)
 
@@ -273,6 +273,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         DEFAULT_ENVS,
         SB3_MISSING,
         markdown_table,
+        readme_table_span,
         replace_readme_table,
         run_speed_benchmark,
         sb3_available,
@@ -290,7 +291,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cases = speed_cases(tuple(env_ids), args.steps)
     readme = Path(args.readme).read_text() if args.readme else None
     if readme is not None:
-        replace_readme_table(readme, "")  # fails now, not after minutes of measuring, if the markers are missing
+        readme_table_span(readme)  # fails now, not after minutes of measuring, if the markers are missing
     check_writable_dir(Path(args.out).parent)
     with_sb3 = not args.no_sb3 and sb3_available()
     sb3_note = None if with_sb3 else ("Stable-Baselines3 left out (--no-sb3)" if args.no_sb3 else SB3_MISSING)

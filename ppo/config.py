@@ -66,6 +66,11 @@ class Hyperparameters:
         """Rollout + update cycles; total_timesteps is rounded down to whole rollouts."""
         return self.total_timesteps // self.rollout_size
 
+    @property
+    def trained_timesteps(self) -> int:
+        """Env steps a run takes: total_timesteps rounded down to whole rollouts."""
+        return self.n_iterations * self.rollout_size
+
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["net_arch"] = list(self.net_arch)

@@ -89,10 +89,6 @@ class ActorCritic(nn.Module):
         values = torch.addmm(self.value_bias, critic_features, self.value_weight).squeeze(-1)
         return logits.log_softmax(-1), values
 
-    @torch.no_grad()
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self(obs)[1]
-
     def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor) -> ActionEvaluation:
         """log pi(a|s), entropy H(pi(.|s)) and V(s), with gradients, for the update."""
         log_pi, values = self(obs)
@@ -125,21 +121,23 @@ class NumpyActorCritic:
             self.activation(h)
         return h
 
-    def logits(self, obs: np.ndarray) -> np.ndarray:
-        return self._hidden(obs)[0] @ self.policy_weight + self.policy_bias
+    def _logits(self, features: np.ndarray) -> np.ndarray:
+        return features[0] @ self.policy_weight + self.policy_bias
+
+    def _values(self, features: np.ndarray) -> np.ndarray:
+        return (features[1] @ self.value_weight + self.value_bias)[:, 0]
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """argmax_a pi(a|s): the deterministic policy used for evaluation."""
-        return self.logits(obs).argmax(-1)
+        return self._logits(self._hidden(obs)).argmax(-1)
 
     def values(self, obs: np.ndarray) -> np.ndarray:
-        return (self._hidden(obs)[1] @ self.value_weight + self.value_bias)[:, 0]
+        return self._values(self._hidden(obs))
 
     def act(self, obs: np.ndarray) -> PolicyStep:
         """Sample a ~ pi(.|s) for a batch of observations; log pi(a|s) and V(s) with it."""
-        h = self._hidden(obs)
-        logits = h[0] @ self.policy_weight + self.policy_bias
-        values = (h[1] @ self.value_weight + self.value_bias)[:, 0]
+        features = self._hidden(obs)
+        logits, values = self._logits(features), self._values(features)
         logits -= logits.max(-1, keepdims=True)  # softmax of shifted logits: no overflow in exp
         unnormalized = np.exp(logits)
         total = unnormalized.sum(-1, keepdims=True)

@@ -54,7 +54,7 @@ class SpeedResult:
         phases = {name: statistics.median(p[name] for p in self.phase_seconds) for name in self.phase_seconds[0]}
         total = sum(phases.values())
         hp = self.case.hp
-        steps = hp.n_iterations * hp.rollout_size
+        steps = hp.trained_timesteps
         return {
             "env": self.case.env_id,
             "settings": " = ".join(self.case.presets),
@@ -71,9 +71,7 @@ class SpeedResult:
             "ours_over_raw": ours / raw,
             "ours_over_sb3": ours / sb3 if sb3 else None,
             "ours_time_share": {name: seconds / total for name, seconds in phases.items()},
-            "ours_us_per_step": {
-                name: 1e6 * seconds / (hp.n_iterations * hp.rollout_size) for name, seconds in phases.items()
-            },
+            "ours_us_per_step": {name: 1e6 * seconds / steps for name, seconds in phases.items()},
             "repeats": {"raw_env": self.raw_env, "ours": self.ours, "sb3": self.sb3},
         }
 
@@ -160,9 +158,8 @@ def sb3_steps_per_second(env_id: str, hp: Hyperparameters, seed: int = 0) -> flo
         device="cpu",
         verbose=0,
     )
-    steps = hp.n_iterations * hp.rollout_size
     start = time.perf_counter()
-    model.learn(total_timesteps=steps)
+    model.learn(total_timesteps=hp.trained_timesteps)
     elapsed = time.perf_counter() - start
     envs.close()
     return model.num_timesteps / elapsed
@@ -177,8 +174,7 @@ def run_speed_benchmark(
     for repeat in range(repeats):
         for result in results:
             case, hp = result.case, result.case.hp
-            steps = hp.n_iterations * hp.rollout_size
-            result.raw_env.append(raw_env_steps_per_second(case.env_id, hp.n_envs, steps))
+            result.raw_env.append(raw_env_steps_per_second(case.env_id, hp.n_envs, hp.trained_timesteps))
             ours, phases = ours_steps_per_second(case.env_id, hp)
             result.ours.append(ours)
             result.phase_seconds.append(phases)
@@ -252,9 +248,15 @@ def markdown_table(report: dict[str, Any]) -> str:
 README_BEGIN, README_END = "<!-- speed-table:begin -->", "<!-- speed-table:end -->"
 
 
-def replace_readme_table(readme: str, table: str) -> str:
-    """The README text with the part between the speed-table markers replaced by `table`."""
+def readme_table_span(readme: str) -> tuple[int, int]:
+    """Where the table goes: from the end of the begin marker to the end marker; ValueError without them."""
     begin, end = readme.find(README_BEGIN), readme.find(README_END)
     if begin < 0 or end < begin:
         raise ValueError(f"the README has no {README_BEGIN} ... {README_END} section to write the table into")
-    return readme[: begin + len(README_BEGIN)] + "\n" + table + "\n" + readme[end:]
+    return begin + len(README_BEGIN), end
+
+
+def replace_readme_table(readme: str, table: str) -> str:
+    """The README text with the part between the speed-table markers replaced by `table`."""
+    start, end = readme_table_span(readme)
+    return readme[:start] + "\n" + table + "\n" + readme[end:]

@@ -20,7 +20,8 @@ from ppo.runlog import EvalSettings, PhaseTimer, Progress, RunLog, RunResult
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """One seed drives torch (init), the sampling generator, numpy and the env (reset(seed=...))."""
+    """One seed drives torch (init), the minibatch-shuffling generator returned here, the env
+    (reset(seed=...)) and the actor's action sampling (NumpyActorCritic(policy, seed))."""
     # Single-threaded per job: Snakemake runs jobs in parallel, and one thread keeps results reproducible.
     torch.set_num_threads(1)
     torch.manual_seed(seed)

@@ -52,7 +52,7 @@ def test_numpy_actor_sees_optimizer_steps_and_loaded_weights():
     optimizer.step()
     after = actor.values(obs)
     assert not np.allclose(before, after)
-    np.testing.assert_allclose(after, policy.value(torch.from_numpy(obs)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(after, policy(torch.from_numpy(obs))[1].detach().numpy(), atol=1e-6)
     other = ActorCritic(4, 2)
     policy.load_state_dict(other.state_dict())  # copies in place: the views stay valid
-    np.testing.assert_allclose(actor.values(obs), other.value(torch.from_numpy(obs)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(actor.values(obs), other(torch.from_numpy(obs))[1].detach().numpy(), atol=1e-6)

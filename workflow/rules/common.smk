@@ -61,9 +61,19 @@ def get_env_runs(env):
     ]
 
 
+def parent_dirs(files):
+    """The distinct directories holding some files, sorted."""
+    return sorted({str(Path(f).parent) for f in files})
+
+
 def get_run_dirs(wildcards, input):
     """The run directories behind a rule's input files (one per seed)."""
-    return sorted({str(Path(f).parent) for f in input})
+    return parent_dirs(input)
+
+
+def get_summary_dirs(wildcards, input):
+    """The summary directories behind a report rule's tables (one per env)."""
+    return parent_dirs(input.tables)
 
 
 def get_train_arguments(wildcards):

@@ -30,9 +30,7 @@ rule env_report:
         mem_mb=1000,
         runtime=10,
     params:
-        summaries=lambda wildcards, input: sorted(
-            {str(Path(f).parent) for f in input.tables}
-        ),
+        summaries=get_summary_dirs,
     shell:
         "python -m ppo report --summaries {params.summaries} --config {input.config} --out report/envs "
         "--markdown {wildcards.env}.md --html '' --root ../ > {log} 2>&1"
@@ -57,9 +55,7 @@ rule report:
         mem_mb=1000,
         runtime=10,
     params:
-        summaries=lambda wildcards, input: sorted(
-            {str(Path(f).parent) for f in input.tables}
-        ),
+        summaries=get_summary_dirs,
         out=subpath(output.markdown, parent=True),
     shell:
         "python -m ppo report --summaries {params.summaries} --config {input.config} --out {params.out} > {log} 2>&1"
