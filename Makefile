@@ -53,8 +53,8 @@ benchmark: $(STAMP)  ## the full default benchmark, report included (CORES=2)
 	$(BIN)/snakemake --cores $(CORES)
 
 REPEATS ?= 3
-benchmark-speed: $(STAMP)  ## training speed vs the raw env and Stable-Baselines3 (REPEATS=3); rewrites README's table
-	$(BIN)/python -m ppo bench --repeats $(REPEATS) --out results/benchmarks/speed.json --readme README.md
+benchmark-speed: $(STAMP)  ## training speed vs the raw env and Stable-Baselines3 (REPEATS=3); rewrites the table in docs/speed.md
+	$(BIN)/python -m ppo bench --repeats $(REPEATS) --out results/benchmarks/speed.json --readme docs/speed.md
 
 report: benchmark  ## the report (runs whatever of the benchmark is missing)
 

@@ -10,10 +10,10 @@ import json
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
-from ppo.config import AGENTS, Hyperparameters, parse_overrides, resolve
+from ppo.agents import AGENTS, get_agent, resolve
+from ppo.config import Hyperparameters, parse_overrides
 from ppo.envs import EVAL_SEED_BASE, env_info, resolve_env_id
 
 
@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--agent",
         required=True,
-        choices=AGENTS,
-        help="random | ppo-article (the article's settings) | ppo-zoo (rl-baselines3-zoo's) | ppo (tuned)",
+        choices=list(AGENTS),
+        help=" | ".join(f"{name} ({agent.description})" for name, agent in AGENTS.items()),
     )
     train.add_argument(
         "--seed", required=True, type=_non_negative_int, help="seeds torch, numpy, the envs and action sampling"
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rollout = verbs.add_parser("rollout", help="record the median seed's agent as MP4 + GIF + caption JSON")
     rollout.add_argument("--env", required=True, help="Gymnasium id")
-    rollout.add_argument("--agent", required=True, choices=AGENTS, help="agent to record")
+    rollout.add_argument("--agent", required=True, choices=list(AGENTS), help="agent to record")
     rollout.add_argument("--runs", required=True, nargs="+", help="the agent's run directories, one per seed")
     rollout.add_argument("--out", required=True, help="directory for AGENT.mp4, AGENT.gif, AGENT.json")
     rollout.add_argument("--max-gif-mb", type=float, default=5.0, help="largest GIF in MB (default 5)")
@@ -153,12 +153,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ppo.atomic import check_writable_dir
-    from ppo.random_agent import run_random
-    from ppo.results import write_run
-    from ppo.runlog import EvalSettings, Progress
-    from ppo.system import git_commit, host, versions
-    from ppo.train import train_ppo
+    from ppo.run.atomic import check_writable_dir
+    from ppo.run.directory import write_run
+    from ppo.run.log import EvalSettings, Progress
 
     # Everything is checked before anything is written or any env step is taken.
     env_id, notice = resolve_env_id(args.env)
@@ -180,8 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         threshold=info.solved_threshold if args.solved_threshold is None else args.solved_threshold,
     )
     progress = Progress(hp.trained_timesteps, f"{args.agent} {env_id} seed {args.seed}", enabled=not args.quiet)
-    run = run_random if args.agent == "random" else train_ppo
-    result = run(env_id, hp, args.seed, evaluation, progress)
+    result = get_agent(args.agent).train(env_id, hp, args.seed, evaluation, progress)
 
     meta = {
         "env": env_id,
@@ -192,19 +188,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "hyperparameters": hp.to_dict(),
         "evaluation": {**evaluation.__dict__, "seed_base": EVAL_SEED_BASE},
         "solved_threshold": evaluation.threshold,
-        "versions": versions(),
-        "git_commit": git_commit(),
-        "host": host(),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    model_meta = {
-        "env_id": env_id,
-        "obs_dim": info.obs_dim,
-        "n_actions": info.n_actions,
-        "net_arch": list(hp.net_arch),
-        "activation": hp.activation,
-    }
-    run_json = write_run(args.out, result, meta, model_meta if args.agent != "random" else None)
+    run_json = write_run(args.out, result, meta)
     final = run_json["final_eval"]
     print(
         f"{args.agent} {env_id} seed {args.seed}: final greedy return {final['mean_return']:.1f} ± {final['std_return']:.1f} "
@@ -216,17 +201,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ppo.evaluate import Evaluator, greedy_policy
-    from ppo.results import load_policy, read_run_json, summarize_returns, write_csv
+    from ppo.run.directory import read_run_json, summarize_returns, write_csv
+    from ppo.run.evaluate import Evaluator
 
     run = read_run_json(args.run)
     env_id, notice = resolve_env_id(args.env or run["env"])
     if notice:
         print(notice, file=sys.stderr)
     info = env_info(env_id)
-    policy = load_policy(args.run, info.obs_dim, info.n_actions)
+    agent = get_agent(run["agent"])
+    if not agent.has_model:
+        raise FileNotFoundError(
+            f"{args.run} is a run of {agent.name}, which saves no model; only runs with model.pt can be evaluated"
+        )
+    act = agent.greedy_policy(args.run, info, run["seed"])
     evaluator = Evaluator(env_id, min(args.episodes, 20))
-    episodes = evaluator.run(greedy_policy(policy), args.episodes)
+    episodes = evaluator.run(act, args.episodes)
     evaluator.close()
     if args.out:
         rows = [(k, float(r), int(n)) for k, (r, n) in enumerate(zip(episodes.returns, episodes.lengths))]
@@ -236,21 +226,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
-    from ppo.aggregate import write_summary
+    from ppo.analysis.aggregate import write_summary
 
     write_summary(args.env, args.runs, args.out, args.bootstrap_samples, args.random_state)
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ppo.plots import write_figures
+    from ppo.analysis.plots import write_figures
 
     write_figures(args.summary, args.out, args.random_state)
     return 0
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
-    from ppo.rollout import write_rollout
+    from ppo.analysis.video import write_rollout
 
     caption = write_rollout(args.env, args.agent, args.runs, args.out, args.max_gif_mb)
     print(json.dumps(caption))
@@ -258,7 +248,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ppo.report import write_report
+    from ppo.analysis.report import write_report
 
     config = json.loads(Path(args.config).read_text())
     summaries = [Path(s) for s in args.summaries]
@@ -268,7 +258,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ppo.atomic import check_writable_dir, write_json, write_text
+    from ppo.run.atomic import check_writable_dir, write_json, write_text
     from ppo.speed import (
         DEFAULT_ENVS,
         SB3_MISSING,

@@ -1,4 +1,4 @@
-"""PPO hyperparameters, the presets behind the agent names, and `--set key=value` overrides.
+"""PPO hyperparameters and `--set key=value` overrides (the presets behind agent names: ppo/agents/presets.py).
 
 Names follow Stable-Baselines3 / rl-baselines3-zoo, so a zoo config can be pasted. Defaults live here
 and only here (the workflow schema has none).
@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-
-AGENTS = ("random", "ppo-article", "ppo-zoo", "ppo")
 
 
 class ConfigError(ValueError):
@@ -140,96 +138,6 @@ def _check_ranges(hp: Hyperparameters) -> None:
     need(hp.total_timesteps >= hp.rollout_size, "total_timesteps", f">= one rollout, n_envs * n_steps = {hp.rollout_size}")
 
 
-# Presets. "default" applies to any env without its own entry (the run records that it did).
-# ppo-article: the article's settings (../shared/article.txt), implemented correctly.
-#   One env; 300 iterations of horizon 256 on CartPole, 500 of horizon 512 and clip 0.15 on LunarLander;
-#   3 epochs of minibatch 16; lr 3e-4; gamma 0.999; lambda 0.95; 256-256 MLPs. The article's listing lost
-#   its activation lines; ReLU is assumed. It used no advantage normalization, no entropy bonus and no
-#   gradient clipping, so neither does the preset. Its two Adam optimizers (actor, critic) with one lr
-#   are the same as one Adam over both networks here: actor and critic share no parameters, Adam is
-#   per-parameter, and without gradient clipping nothing couples the two.
-_ARTICLE = dict(
-    n_envs=1,
-    batch_size=16,
-    n_epochs=3,
-    learning_rate=3e-4,
-    gamma=0.999,
-    gae_lambda=0.95,
-    ent_coef=0.0,
-    max_grad_norm=None,
-    normalize_advantage=False,
-    net_arch=(256, 256),
-    activation="relu",
-    vf_coef=0.5,
-)
-# ppo-zoo: rl-baselines3-zoo's hyperparameters (hyperparams/ppo.yml), the like-for-like settings of the
-# speed comparison with Stable-Baselines3 (ppo/speed.py).
-_ZOO = {
-    "CartPole-v1": dict(
-        n_envs=8,
-        n_steps=32,
-        batch_size=256,
-        n_epochs=20,
-        learning_rate=1e-3,
-        lr_schedule="linear",
-        gamma=0.98,
-        gae_lambda=0.8,
-        clip_range=0.2,
-        clip_range_schedule="linear",
-        ent_coef=0.0,
-        total_timesteps=100_000,
-    ),
-    "LunarLander-v3": dict(
-        n_envs=16,
-        n_steps=1024,
-        batch_size=64,
-        n_epochs=4,
-        learning_rate=3e-4,
-        gamma=0.999,
-        gae_lambda=0.98,
-        ent_coef=0.01,
-        total_timesteps=1_000_000,
-    ),
-}
-_GENERAL = dict(n_envs=8, n_steps=256, batch_size=256, n_epochs=10, total_timesteps=200_000)
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "ppo-article": {
-        "CartPole-v1": dict(_ARTICLE, n_steps=256, clip_range=0.2, total_timesteps=300 * 256),
-        "LunarLander-v3": dict(_ARTICLE, n_steps=512, clip_range=0.15, total_timesteps=500 * 512),
-        "default": dict(_ARTICLE, n_steps=256, clip_range=0.2, total_timesteps=300 * 256),
-    },
-    "ppo-zoo": {**_ZOO, "default": _GENERAL},
-    # ppo: ours, tuned to solve each env fast in wall-clock time (see README for the measured table).
-    "ppo": {
-        # The zoo's CartPole settings reach 500 well inside 100k steps; nothing to gain.
-        "CartPole-v1": _ZOO["CartPole-v1"],
-        # LunarLander: the zoo's gamma, lambda and entropy bonus, but rollouts of 16 x 256 instead of 16 x 1024
-        # (4x as many updates per env step, each on fresher data), minibatches of 256 instead of 64 for 8
-        # epochs instead of 4 (half the gradient steps per env step; on one core a step of 256 costs ~1.5x a
-        # step of 64, not 4x: per-op overhead dominates), and lr 1e-3 annealed linearly, where the zoo keeps
-        # 3e-4. Measured: first greedy mean >= 200 after ~120-300k env steps, the zoo's after ~390-540k (README).
-        "LunarLander-v3": dict(
-            _ZOO["LunarLander-v3"], n_steps=256, batch_size=256, n_epochs=8, learning_rate=1e-3, lr_schedule="linear"
-        ),
-        "default": _GENERAL,
-    },
-}
-# The random agent learns nothing; it takes the tuned preset's vector width, rollout and budget, so that
-# its logs cover the same env steps as the agent it is compared with.
-PRESETS["random"] = {
-    env: {key: p.get(key, getattr(Hyperparameters, key)) for key in ("n_envs", "n_steps", "total_timesteps")}
-    for env, p in PRESETS["ppo"].items()
-}
-
-
-def preset_for(agent: str, env_id: str) -> tuple[dict[str, Any], bool]:
-    """The preset of `agent` for `env_id`, and whether it was tuned for that env (False = general defaults)."""
-    if agent not in PRESETS:
-        raise ConfigError(f"agent={agent!r} is unknown; allowed: {', '.join(AGENTS)}")
-    table = PRESETS[agent]
-    return dict(table.get(env_id, table["default"])), env_id in table
-
-
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """`["lr=3e-4", "net_arch=[64,64]"]` -> dict; values are read as YAML (never evaluated as code)."""
     names = [f.name for f in dataclasses.fields(Hyperparameters)]
@@ -254,15 +162,3 @@ def check_known_keys(keys: list[str]) -> None:
             close = difflib.get_close_matches(key, names, n=3)
             hint = f"did you mean {', '.join(close)}?" if close else f"allowed: {', '.join(names)}"
             raise ConfigError(f"unknown hyperparameter {key!r}; {hint}")
-
-
-def resolve(agent: str, env_id: str, overrides: dict[str, Any] | None = None) -> tuple[Hyperparameters, bool]:
-    """Preset for (agent, env) with overrides applied and validated."""
-    settings, tuned = preset_for(agent, env_id)
-    overrides = dict(overrides or {})
-    check_known_keys(list(overrides))
-    settings.update(overrides)
-    try:
-        return Hyperparameters(**settings), tuned
-    except TypeError as err:  # e.g. a dataclass field received something unhashable
-        raise ConfigError(str(err)) from None

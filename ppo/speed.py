@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ppo.config import Hyperparameters, resolve
+from ppo.agents import resolve
+from ppo.config import Hyperparameters
 from ppo.envs import env_info, make_vec_env
-from ppo.runlog import EvalSettings, Progress
+from ppo.run.log import EvalSettings, Progress
 
 # The settings compared: rl-baselines3-zoo's (like for like with SB3, whose zoo they are) and ours.
 PRESETS_COMPARED = ("ppo-zoo", "ppo")
@@ -109,7 +110,7 @@ def raw_env_steps_per_second(env_id: str, n_envs: int, steps: int, seed: int = 0
 
 def ours_steps_per_second(env_id: str, hp: Hyperparameters, seed: int = 0) -> tuple[float, dict[str, float]]:
     """Our training loop's steps/s (evaluation excluded) and its seconds per phase."""
-    from ppo.train import train_ppo
+    from ppo.agents.ppo.train import train_ppo
 
     # One-episode evaluations: RunLog always evaluates at the start and end; both are timed apart.
     evaluation = EvalSettings(every=10**12, episodes=1, final_episodes=1, width=1)
@@ -189,7 +190,7 @@ def speed_report(results: list[SpeedResult], repeats: int, sb3_note: str | None)
     """Everything the JSON file holds: rows plus the machine, versions and settings they were measured with."""
     from datetime import UTC, datetime
 
-    from ppo.system import git_commit, host, versions
+    from ppo.run.provenance import git_commit, host, versions
 
     peer_versions = {}
     if sb3_available():

@@ -13,7 +13,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ppo.config import ConfigError, check_known_keys, resolve
+from ppo.agents import resolve
+from ppo.config import ConfigError, check_known_keys
 from ppo.envs import EnvError, env_info, resolve_env_id
 
 

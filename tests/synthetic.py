@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ppo.runlog import EPISODE_COLUMNS, EVAL_COLUMNS
+from ppo.run.log import EPISODE_COLUMNS, EVAL_COLUMNS
 
 # Final evaluation returns of the "ppo" agent per seed (episode k = evaluation seed k).
 PPO_FINAL = {0: [500, 500, 500, 500], 1: [100, 200, 300, 400], 2: [480, 490, 470, 460]}

@@ -3,17 +3,9 @@ import pandas as pd
 import pytest
 from synthetic import write_runs
 
-from ppo.aggregate import (
-    ResultsError,
-    curves_on_grid,
-    eval_curves,
-    iqm,
-    iqm_with_ci,
-    load_runs,
-    normalized,
-    summary_table,
-    write_summary,
-)
+from ppo.analysis.aggregate import curves_on_grid, eval_curves, load_runs, summary_table, write_summary
+from ppo.analysis.statistics import iqm, iqm_with_ci, normalized
+from ppo.run.directory import ResultsError
 
 
 def test_iqm_is_the_mean_of_the_middle_half():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ppo.buffer import RolloutBatch, RolloutBuffer, minibatches, shuffled
+from ppo.agents.ppo.buffer import RolloutBatch, RolloutBuffer, minibatches, shuffled
 
 
 def fill(buffer, rewards, values, terminated, truncated, valid):

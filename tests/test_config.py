@@ -1,6 +1,7 @@
 import pytest
 
-from ppo.config import PRESETS, ConfigError, Hyperparameters, parse_overrides, resolve
+from ppo.agents import AGENTS, resolve
+from ppo.config import ConfigError, Hyperparameters, parse_overrides
 
 
 def test_overrides_are_read_as_yaml():
@@ -42,9 +43,9 @@ def test_bad_values_name_the_value_and_what_is_allowed(override, message):
 
 
 def test_presets_are_valid_and_untuned_envs_are_flagged():
-    for agent, table in PRESETS.items():
-        for env in table:
-            resolve(agent, env)
+    for agent in AGENTS.values():
+        for env in agent.presets:
+            resolve(agent.name, env)
     assert resolve("ppo", "Acrobot-v1")[1] is False
     assert resolve("ppo", "CartPole-v1")[1] is True
 

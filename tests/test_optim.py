@@ -1,7 +1,7 @@
 import torch
 
-from ppo.networks import ActorCritic
-from ppo.optim import FlatAdam
+from ppo.agents.ppo.optim import FlatAdam
+from ppo.agents.ppo.policy import ActorCritic
 
 
 def loss_of(policy: ActorCritic, obs: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,9 @@
 from PIL import Image
 from synthetic import write_runs
 
-from ppo.aggregate import write_summary
-from ppo.plots import FIGURE_NAMES, write_figures
+from ppo.analysis import FIGURE_NAMES
+from ppo.analysis.aggregate import write_summary
+from ppo.analysis.plots import write_figures
 
 
 def test_figures_are_written_readable_and_reproducible(tmp_path):

@@ -3,8 +3,8 @@ import json
 import pytest
 from synthetic import write_runs
 
-from ppo.aggregate import write_summary
-from ppo.report import render_html, write_report
+from ppo.analysis.aggregate import write_summary
+from ppo.analysis.report import render_html, write_report
 
 CONFIG = {
     "agents": ["random", "ppo"],

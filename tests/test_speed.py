@@ -3,8 +3,8 @@ import json
 import pytest
 
 from ppo import speed
+from ppo.agents import resolve
 from ppo.cli import main
-from ppo.config import resolve
 
 README = "# Title\n\nintro\n\n<!-- speed-table:begin -->\nold table\n<!-- speed-table:end -->\n\nrest\n"
 

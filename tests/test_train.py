@@ -4,11 +4,11 @@ import pandas as pd
 import pytest
 import torch
 
+from ppo.agents.ppo.policy import ActorCritic
+from ppo.agents.ppo.train import train_ppo
 from ppo.cli import main
 from ppo.config import Hyperparameters
-from ppo.networks import ActorCritic
-from ppo.runlog import EvalSettings, Progress
-from ppo.train import train_ppo
+from ppo.run.log import EvalSettings, Progress
 
 QUIET = Progress(0, "", enabled=False)
 
@@ -33,7 +33,7 @@ def test_value_of_an_endless_env_needs_truncation_bootstrapping():
         "PPOBenchEndless-v0", hp, seed=0, evaluation=EvalSettings(every=10**9, final_episodes=1), progress=QUIET
     )
     policy = ActorCritic(2, 2, hp.net_arch, hp.activation)
-    policy.load_state_dict(result.model_state)
+    policy.load_state_dict(result.model["state_dict"])
     value = policy(torch.ones(1, 2))[1].item()
     assert value == pytest.approx(10.0, abs=0.5)
 
@@ -92,16 +92,16 @@ def test_lunar_lander_end_to_end_and_reevaluation(tmp_path, capsys):
 
 @pytest.mark.parametrize("schedule", ["constant", "linear"])
 def test_learning_rate_and_clip_range_follow_their_schedules(monkeypatch, schedule):
-    import ppo.train
+    import ppo.agents.ppo.train
 
     seen = []
-    real_update = ppo.train.ppo_update
+    real_update = ppo.agents.ppo.train.ppo_update
 
     def recording_update(policy, optimizer, rollout, hp, generator, clip_range):
         seen.append((optimizer.lr, clip_range))
         return real_update(policy, optimizer, rollout, hp, generator, clip_range)
 
-    monkeypatch.setattr(ppo.train, "ppo_update", recording_update)
+    monkeypatch.setattr(ppo.agents.ppo.train, "ppo_update", recording_update)
     hp = Hyperparameters(
         n_envs=2, n_steps=8, batch_size=8, n_epochs=1, total_timesteps=64, learning_rate=1e-3,
         lr_schedule=schedule, clip_range=0.2, clip_range_schedule=schedule,

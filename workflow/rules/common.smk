@@ -6,7 +6,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from ppo.config import ConfigError
-from ppo.plots import FIGURE_NAMES as FIGURES
+from ppo.agents import AGENTS as REGISTRY
+from ppo.analysis import FIGURE_NAMES as FIGURES
 from ppo.workflow_config import (
     check_config,
     coerce_command_line,
@@ -43,13 +44,20 @@ SEEDS = config["seeds"]
 
 wildcard_constraints:
     env="|".join(ENVS),
-    agent="random|ppo-article|ppo-zoo|ppo",
+    agent="|".join(REGISTRY),
     seed=r"\d+",
+
+
+# Agents whose training leaves model.pt (the registry says which): two train rules, one per kind.
+MODEL_AGENTS = "|".join(name for name, agent in REGISTRY.items() if agent.has_model)
+NO_MODEL_AGENTS = "|".join(
+    name for name, agent in REGISTRY.items() if not agent.has_model
+)
 
 
 def run_files(env, agent, seed):
     names = ["episodes.csv", "evals.csv", "run.json"]
-    if agent != "random":
+    if REGISTRY[agent].has_model:
         names.append("model.pt")
     return [f"results/runs/{env}/{agent}/seed{seed}/{name}" for name in names]
 
@@ -80,20 +88,16 @@ def get_train_arguments(wildcards):
     return train_arguments(config, wildcards.env, wildcards.agent)
 
 
-# Training-loop steps/s measured in the full default benchmark (README, "Measured results": 2-core AMD
-# EPYC VM, two jobs side by side) were at least ~3,300 (ppo), ~900 (ppo-article) and ~11,000 (random);
-# halved here for slower cluster cores and evaluation time, plus 5 minutes of headroom.
-STEPS_PER_SECOND = {"random": 5000, "ppo": 1500, "ppo-zoo": 1500, "ppo-article": 450}
-
-
 def train_runtime_minutes(wildcards):
-    """SLURM runtime of a training job: its step budget at a conservative speed, with headroom."""
+    """SLURM runtime of a training job: its step budget at the registry's conservative speed, plus 5
+    minutes of headroom."""
     steps = hyperparameters(config, wildcards.env, wildcards.agent)["total_timesteps"]
-    return 5 + math.ceil(steps / STEPS_PER_SECOND[wildcards.agent] / 60)
+    speed = REGISTRY[wildcards.agent].steps_per_second
+    return 5 + math.ceil(steps / speed / 60)
 
 
 def get_rollout_models(wildcards):
-    if wildcards.agent == "random":
+    if not REGISTRY[wildcards.agent].has_model:
         return []
     return [
         f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/model.pt"

@@ -7,7 +7,7 @@ rule resolved_config:
     params:
         config=config,
     run:
-        from ppo.atomic import write_json
+        from ppo.run.atomic import write_json
 
         write_json(output[0], params.config)
 

@@ -9,7 +9,7 @@ rule train:
     benchmark:
         "results/benchmarks/train/{env}/{agent}/seed{seed}.tsv"
     wildcard_constraints:
-        agent="ppo-article|ppo-zoo|ppo",
+        agent=MODEL_AGENTS,
     conda:
         "../../environment.yml"
     threads: 1
@@ -30,4 +30,4 @@ use rule train as train_random with:
         evals="results/runs/{env}/{agent}/seed{seed}/evals.csv",
         run="results/runs/{env}/{agent}/seed{seed}/run.json",
     wildcard_constraints:
-        agent="random",
+        agent=NO_MODEL_AGENTS,

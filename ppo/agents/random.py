@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ppo.config import Hyperparameters
-from ppo.envs import env_info, make_vec_env
-from ppo.evaluate import Evaluator, uniform_random_policy
-from ppo.runlog import EvalSettings, Progress, RunLog, RunResult
-from ppo.train import seed_everything
+from ppo.envs import EnvInfo, env_info, make_vec_env
+from ppo.run.evaluate import Evaluator, PolicyFn
+from ppo.run.log import EvalSettings, Progress, RunLog, RunResult
+from ppo.run.seeding import seed_single_threaded
+
+
+def uniform_random_policy(n_actions: int, seed: int) -> PolicyFn:
+    rng = np.random.default_rng(seed)
+    return lambda obs: rng.integers(n_actions, size=len(obs))
+
+
+def saved_random_policy(run_dir: str | Path, info: EnvInfo, seed: int) -> PolicyFn:
+    """The registry's `actor` of the random agent: it saves no model, so its "policy" is seeded uniform actions."""
+    return uniform_random_policy(info.n_actions, seed)
 
 
 def run_random(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress) -> RunResult:
     """Play uniformly random actions for hp.total_timesteps (whole rollouts, as PPO does), evaluating the
     same way at the same steps. Training and evaluation actions come from separate seeded streams."""
-    seed_everything(seed)
+    seed_single_threaded(seed)
     info = env_info(env_id)
     envs = make_vec_env(env_id, hp.n_envs)
     evaluator = Evaluator(env_id, evaluation.width)

@@ -1,6 +1,6 @@
 """The report's figures (seaborn), one set per env. One colour per agent, the same in every figure.
 
-Each function reads tidy frames from ppo.aggregate and returns a matplotlib Figure; save_figure writes
+Each function reads tidy frames from ppo.analysis.aggregate and returns a matplotlib Figure; save_figure writes
 PNG (and SVG) atomically.
 """
 
@@ -17,16 +17,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ppo.atomic import atomic_path  # noqa: E402
+from ppo.agents import AGENTS, label  # noqa: E402
+from ppo.run.atomic import atomic_path  # noqa: E402
 
-PALETTE = {"random": "#8c8c8c", "ppo-article": "#dd8452", "ppo-zoo": "#55a868", "ppo": "#4c72b0"}
-AGENT_LABELS = {
-    "random": "Random",
-    "ppo-article": "PPO (article settings)",
-    "ppo-zoo": "PPO (rl-zoo settings)",
-    "ppo": "PPO (tuned)",
-}
-FIGURE_NAMES = ("episode_rewards", "learning_curves", "final_returns", "wall_clock")
+PALETTE = {name: agent.colour for name, agent in AGENTS.items()}
 
 
 def _style() -> None:
@@ -50,7 +44,7 @@ def episode_rewards(episodes: pd.DataFrame, env: str) -> plt.Figure:
             data=data, x="episode", y="return", units="seed", estimator=None, color=PALETTE[agent],
             alpha=0.45, linewidth=0.6, ax=ax,
         )  # fmt: skip
-        ax.set_title(f"{AGENT_LABELS[agent]}: {env}")
+        ax.set_title(f"{label(agent)}: {env}")
         ax.set_xlabel("# episode")
         ax.set_ylabel("total episode reward")
     fig.suptitle(f"Training episodes, every seed ({env})", y=1.02)
@@ -80,7 +74,7 @@ def final_returns(final: pd.DataFrame, env: str, threshold: float | None, random
     order = _agents(final)
     sns.boxplot(data=final, x="agent", y="return", hue="agent", order=order, palette=PALETTE, showfliers=False, ax=ax)
     sns.stripplot(data=final, x="agent", y="return", order=order, color="black", size=2, alpha=0.35, jitter=0.25, ax=ax)
-    ax.set_xticks(range(len(order)), [AGENT_LABELS[a] for a in order])
+    ax.set_xticks(range(len(order)), [label(a) for a in order])
     title = f"Final greedy evaluation, all seeds and episodes ({env})"
     return _finish(fig, ax, title, "", "episode return", threshold, legend=False)
 
@@ -107,7 +101,7 @@ def _finish(fig, ax, title: str, xlabel: str, ylabel: str, threshold: float | No
     ax.set_ylabel(ylabel)
     if legend:
         handles, labels = ax.get_legend_handles_labels()
-        ax.legend(handles, [AGENT_LABELS.get(label, label) for label in labels], loc="best", fontsize="small")
+        ax.legend(handles, [label(name) for name in labels], loc="best", fontsize="small")
     fig.tight_layout()
     return fig
 

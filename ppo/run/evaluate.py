@@ -12,7 +12,6 @@ from typing import NamedTuple
 import numpy as np
 
 from ppo.envs import EVAL_SEED_BASE, make_vec_env
-from ppo.networks import ActorCritic, NumpyActorCritic
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) observations -> (n,) actions
 
@@ -20,17 +19,6 @@ PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) observations -> (n
 class EvalEpisodes(NamedTuple):
     returns: np.ndarray  # (n_episodes,) float64 undiscounted episode returns
     lengths: np.ndarray  # (n_episodes,) int64
-
-
-def greedy_policy(policy: ActorCritic) -> PolicyFn:
-    """argmax over the actor's logits: the deterministic policy that evaluation scores."""
-
-    return NumpyActorCritic(policy).greedy
-
-
-def uniform_random_policy(n_actions: int, seed: int) -> PolicyFn:
-    rng = np.random.default_rng(seed)
-    return lambda obs: rng.integers(n_actions, size=len(obs))
 
 
 class Evaluator:

@@ -5,7 +5,7 @@ import imageio_ffmpeg
 import pytest
 from synthetic import write_runs
 
-from ppo.rollout import write_rollout
+from ppo.analysis.video import write_rollout
 
 
 @pytest.mark.slow
@@ -21,11 +21,11 @@ def test_rollout_of_the_median_seed_as_h264_mp4_and_small_gif(tmp_path):
 
 
 def test_rollout_records_the_median_ranked_seed(tmp_path, monkeypatch):
-    import ppo.rollout
+    import ppo.analysis.video
 
     recorded = []
-    monkeypatch.setattr(ppo.rollout, "record_episode", lambda env, act: recorded.append(act) or _tiny_recording())
-    monkeypatch.setattr(ppo.rollout, "agent_policy", lambda env, agent, run_dir, seed: seed)
+    monkeypatch.setattr(ppo.analysis.video, "record_episode", lambda env, act: recorded.append(act) or _tiny_recording())
+    monkeypatch.setattr(ppo.analysis.video, "agent_policy", lambda env, agent, run_dir, seed: seed)
     runs = [r for r in write_runs(tmp_path / "runs") if "ppo" in str(r)]
     caption = write_rollout("CartPole-v1", "ppo", runs, tmp_path / "media", 1)
     assert caption["seed"] == recorded[0] == 2  # final means 500, 250, 475: the middle one is seed 2
@@ -34,7 +34,7 @@ def test_rollout_records_the_median_ranked_seed(tmp_path, monkeypatch):
 def _tiny_recording():
     import numpy as np
 
-    from ppo.rollout import Recording
+    from ppo.analysis.video import Recording
 
     return Recording([np.zeros((16, 16, 3), np.uint8)] * 3, 1.0, 2, 10)
 

@@ -1,7 +1,7 @@
 """What a run records while it trains: finished training episodes, periodic and final evaluations,
 training time kept apart from evaluation time, and the first time the solved threshold is reached.
 
-Shared by the PPO loop (train.py) and the random baseline (random_agent.py), so both write identical files.
+Shared by every agent (the PPO loop, the random baseline), so both write identical files.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ppo.evaluate import EvalEpisodes, Evaluator, PolicyFn
+from ppo.run.evaluate import EvalEpisodes, Evaluator, PolicyFn
 
 EPISODE_COLUMNS = ("episode", "step", "wall_s", "return", "length")
 EVAL_COLUMNS = ("phase", "step", "wall_s", "episode", "return", "length")
@@ -30,7 +30,7 @@ class EvalSettings:
 
 @dataclass
 class RunResult:
-    """Everything a run produced; written to disk by ppo.results (the only writer)."""
+    """Everything a run produced; written to disk by ppo.run.directory (the only writer)."""
 
     episodes: list[tuple] = field(default_factory=list)  # rows of EPISODE_COLUMNS
     evals: list[tuple] = field(default_factory=list)  # rows of EVAL_COLUMNS
@@ -40,7 +40,7 @@ class RunResult:
     steps_to_threshold: int | None = None
     seconds_to_threshold: float | None = None
     final_eval: EvalEpisodes | None = None
-    model_state: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None  # model.pt's content (the agent's `saved()`), None without a model
     last_update: dict[str, float] | None = None
     phase_seconds: dict[str, float] | None = None  # train_seconds split by PhaseTimer (PPO only)
 
@@ -49,7 +49,7 @@ class PhaseTimer:
     """Where the training loop's time goes: seconds per phase (inference, env, storage, update).
 
     lap(phase) charges the time since the previous lap to `phase`; restart() drops the time since then
-    (used after evaluations, which RunLog times apart). A lap costs about 0.1 us.
+    (used after evaluations, which RunLog times apart). A lap is one clock read and one addition.
     """
 
     PHASES = ("inference", "env", "storage", "update")

@@ -3,7 +3,7 @@
 Two implementations of one network, over one set of weights:
 - ActorCritic (torch): the update's forward and backward passes, on minibatches.
 - NumpyActorCritic: acting during collection and evaluation, one call per vector step on a handful of
-  observations. There torch's per-op dispatch (3-25 us per op on one core here) costs far more than the
+  observations. There torch's per-op dispatch costs far more than the
   arithmetic; the same forward in NumPy takes a fraction of the time. It reads the torch parameters'
   memory through NumPy views, so it always acts with the weights the optimizer just wrote.
 
@@ -13,13 +13,17 @@ building a torch.distributions.Categorical per call: same numbers, fewer ops and
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from ppo.optim import flatten_parameters
+from ppo.agents.ppo.optim import flatten_parameters
+from ppo.envs import EnvInfo
+from ppo.run.directory import load_model
+from ppo.run.evaluate import PolicyFn
 
 ACTIVATION_FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu}
 # In place on a NumPy array.
@@ -57,6 +61,7 @@ class ActorCritic(nn.Module):
 
     def __init__(self, obs_dim: int, n_actions: int, net_arch: tuple[int, ...] = (64, 64), activation: str = "tanh"):
         super().__init__()
+        self.obs_dim, self.n_actions, self.net_arch = obs_dim, n_actions, tuple(net_arch)
         self.activation_name = activation
         self.activation = ACTIVATION_FUNCTIONS[activation]
         sizes = [obs_dim, *net_arch]
@@ -94,6 +99,44 @@ class ActorCritic(nn.Module):
         log_pi, values = self(obs)
         entropy = -(log_pi.exp() * log_pi).sum(-1)
         return ActionEvaluation(log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy, values)
+
+    def saved(self, env_id: str) -> dict:
+        """model.pt's content: what rebuilds this network (load_policy) and its weights."""
+        return {
+            "env_id": env_id,
+            "obs_dim": self.obs_dim,
+            "n_actions": self.n_actions,
+            "net_arch": list(self.net_arch),
+            "activation": self.activation_name,
+            "state_dict": {k: v.clone() for k, v in self.state_dict().items()},
+        }
+
+
+def load_policy(run_dir: str | Path, obs_dim: int, n_actions: int) -> ActorCritic:
+    """The network saved in run_dir/model.pt, checked to fit the env it is about to act in."""
+    saved = load_model(run_dir)
+    path = Path(run_dir) / "model.pt"
+    if (saved["obs_dim"], saved["n_actions"]) != (obs_dim, n_actions):
+        raise ValueError(
+            f"{path} was trained on {saved['env_id']} (obs size {saved['obs_dim']}, {saved['n_actions']} actions); "
+            f"this env needs obs size {obs_dim} and {n_actions} actions"
+        )
+    policy = ActorCritic(obs_dim, n_actions, tuple(saved["net_arch"]), saved["activation"])
+    try:
+        policy.load_state_dict(saved["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"{path} does not fit this version's network: {str(err).splitlines()[1].strip()}") from None
+    return policy.eval()
+
+
+def greedy_policy(policy: ActorCritic) -> PolicyFn:
+    """argmax over the actor's logits: the deterministic policy that evaluation scores."""
+    return NumpyActorCritic(policy).greedy
+
+
+def saved_greedy_policy(run_dir: str | Path, info: EnvInfo, seed: int = 0) -> PolicyFn:
+    """The registry's `actor` of every PPO agent: the greedy policy of a finished run."""
+    return greedy_policy(load_policy(run_dir, info.obs_dim, info.n_actions))
 
 
 class NumpyActorCritic:

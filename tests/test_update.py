@@ -3,11 +3,11 @@ import dataclasses
 import pytest
 import torch
 
-from ppo.algorithm import clipped_surrogate, explained_variance, normalize_per_minibatch, ppo_update, value_loss
-from ppo.buffer import RolloutBatch
+from ppo.agents.ppo.buffer import RolloutBatch
+from ppo.agents.ppo.optim import FlatAdam
+from ppo.agents.ppo.policy import ActorCritic
+from ppo.agents.ppo.update import clipped_surrogate, explained_variance, normalize_per_minibatch, ppo_update, value_loss
 from ppo.config import Hyperparameters
-from ppo.networks import ActorCritic
-from ppo.optim import FlatAdam
 
 
 def surrogate_grad(ratio_value: float, advantage: float, clip: float = 0.2) -> float:

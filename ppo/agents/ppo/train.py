@@ -9,27 +9,21 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ppo.algorithm import ppo_update
-from ppo.buffer import RolloutBuffer
+from ppo.agents.ppo.buffer import RolloutBuffer
+from ppo.agents.ppo.optim import FlatAdam
+from ppo.agents.ppo.policy import ActorCritic, NumpyActorCritic
+from ppo.agents.ppo.update import ppo_update
 from ppo.config import Hyperparameters
 from ppo.envs import env_info, make_vec_env
-from ppo.evaluate import Evaluator
-from ppo.networks import ActorCritic, NumpyActorCritic
-from ppo.optim import FlatAdam
-from ppo.runlog import EvalSettings, PhaseTimer, Progress, RunLog, RunResult
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """One seed drives torch (init), the minibatch-shuffling generator returned here, the env
-    (reset(seed=...)) and the actor's action sampling (NumpyActorCritic(policy, seed))."""
-    # Single-threaded per job: Snakemake runs jobs in parallel, and one thread keeps results reproducible.
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+from ppo.run.evaluate import Evaluator
+from ppo.run.log import EvalSettings, PhaseTimer, Progress, RunLog, RunResult
+from ppo.run.seeding import seed_single_threaded
 
 
 def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress) -> RunResult:
-    generator = seed_everything(seed)
+    # One seed drives torch (init), the minibatch-shuffling generator, the env (reset(seed=...)) and the
+    # actor's action sampling (NumpyActorCritic(policy, seed)).
+    generator = seed_single_threaded(seed)
     info = env_info(env_id)
     envs = make_vec_env(env_id, hp.n_envs)
     evaluator = Evaluator(env_id, evaluation.width)
@@ -87,5 +81,5 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
     result = log.finish(act_greedy)
     evaluator.close()
     result.phase_seconds = timer.seconds
-    result.model_state = {k: v.clone() for k, v in policy.state_dict().items()}
+    result.model = policy.saved(env_id)
     return result

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from ppo.networks import ActorCritic, NumpyActorCritic
-from ppo.optim import FlatAdam
+from ppo.agents.ppo.optim import FlatAdam
+from ppo.agents.ppo.policy import ActorCritic, NumpyActorCritic
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])

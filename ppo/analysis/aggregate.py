@@ -6,21 +6,18 @@ are pure functions; bootstrap confidence intervals take a seed, so the same runs
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from ppo.runlog import EPISODE_COLUMNS, EVAL_COLUMNS
-
-AGENT_ORDER = ("random", "ppo-article", "ppo-zoo", "ppo")
-
-
-class ResultsError(ValueError):
-    """A run directory is missing files or holds a corrupt one; the message names the file."""
+from ppo.agents import AGENTS
+from ppo.analysis.statistics import iqm, iqm_with_ci, normalized
+from ppo.envs import env_info
+from ppo.run.atomic import atomic_path, write_json
+from ppo.run.directory import ResultsError, read_run
+from ppo.run.log import EPISODE_COLUMNS, EVAL_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -31,37 +28,20 @@ class Runs:
               steps_to_threshold, seconds_to_threshold, solved_threshold, final_mean, final_std
     episodes: env, agent, seed, episode, step, wall_s, return, length     (training episodes)
     evals:    env, agent, seed, phase, step, wall_s, episode, return, length  (every evaluation episode)
+    run_jsons: each run's run.json, in the order given
     """
 
     runs: pd.DataFrame
     episodes: pd.DataFrame
     evals: pd.DataFrame
-
-
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise ResultsError(f"{path} is missing; rerun the training job that writes it") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ResultsError(f"{path} is not a readable CSV ({str(err).splitlines()[0]})") from None
-    if list(frame.columns) != list(columns):
-        raise ResultsError(f"{path} has columns {list(frame.columns)}; expected {list(columns)}")
-    numeric = [c for c in columns if c != "phase"]
-    if frame[numeric].isna().any().any() or not all(pd.api.types.is_numeric_dtype(frame[c]) for c in numeric):
-        raise ResultsError(f"{path} has empty or non-numeric values (truncated or corrupt file?)")
-    return frame
+    run_jsons: list[dict]
 
 
 def load_runs(run_dirs: list[str | Path]) -> Runs:
-    run_rows, episodes, evals = [], [], []
-    for run_dir in map(Path, run_dirs):
-        try:
-            run = json.loads((run_dir / "run.json").read_text())
-        except FileNotFoundError:
-            raise ResultsError(f"{run_dir / 'run.json'} is missing; rerun the training job that writes it") from None
-        except json.JSONDecodeError as err:
-            raise ResultsError(f"{run_dir / 'run.json'} is not valid JSON ({err.msg})") from None
+    run_rows, episodes, evals, run_jsons = [], [], [], []
+    for run_dir in run_dirs:
+        files = read_run(run_dir)
+        run = files.run
         try:
             key = {"env": run["env"], "agent": run["agent"], "seed": int(run["seed"])}
             final = run["final_eval"]
@@ -76,9 +56,10 @@ def load_runs(run_dirs: list[str | Path]) -> Runs:
                 }
             )
         except (KeyError, TypeError) as err:
-            raise ResultsError(f"{run_dir / 'run.json'} lacks the field {err}") from None
-        episodes.append(_read_csv(run_dir / "episodes.csv", EPISODE_COLUMNS).assign(**key))
-        evals.append(_read_csv(run_dir / "evals.csv", EVAL_COLUMNS).assign(**key))
+            raise ResultsError(f"{Path(run_dir) / 'run.json'} lacks the field {err}") from None
+        episodes.append(files.episodes.assign(**key))
+        evals.append(files.evals.assign(**key))
+        run_jsons.append(run)
     if not run_rows:
         raise ResultsError("no run directories given")
     front = ["env", "agent", "seed"]
@@ -88,6 +69,7 @@ def load_runs(run_dirs: list[str | Path]) -> Runs:
         runs=pd.DataFrame(run_rows).sort_values(front, kind="stable", ignore_index=True),
         episodes=episodes_frame[front + list(EPISODE_COLUMNS)],
         evals=evals_frame[front + list(EVAL_COLUMNS)],
+        run_jsons=run_jsons,
     )
 
 
@@ -118,45 +100,9 @@ def final_returns(evals: pd.DataFrame) -> pd.DataFrame:
     return final[["env", "agent", "seed", "episode", "return", "length"]].reset_index(drop=True)
 
 
-def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Interquartile mean: the mean of the middle 50% (scipy's 25%-trimmed mean), as rliable defines it."""
-    return stats.trim_mean(values, 0.25, axis=axis)
-
-
-def iqm_with_ci(scores: np.ndarray, n_resamples: int, random_state: int) -> tuple[float, float, float]:
-    """IQM of a (n_seeds, n_strata) score matrix with a 95% stratified bootstrap CI.
-
-    Columns are strata (for one env: the fixed evaluation episodes, which start every seed from the same
-    state); within each stratum, seeds are resampled with replacement (scipy.stats.bootstrap with one
-    sample per stratum, resampled independently), and the IQM is taken over all resampled scores.
-    One seed cannot be resampled meaningfully: the CI is then (nan, nan)."""
-    point = float(iqm(scores.reshape(-1)))
-    if scores.shape[0] < 2:
-        return point, float("nan"), float("nan")
-
-    def pooled_iqm(*columns: np.ndarray, axis: int = -1) -> np.ndarray:
-        return iqm(np.concatenate(columns, axis=axis), axis=axis)
-
-    result = stats.bootstrap(
-        [scores[:, j] for j in range(scores.shape[1])],
-        pooled_iqm,
-        n_resamples=n_resamples,
-        confidence_level=0.95,
-        method="percentile",
-        vectorized=True,
-        random_state=np.random.default_rng(random_state),
-    )
-    return point, float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
 def score_matrix(final: pd.DataFrame, value: str = "return") -> np.ndarray:
     """(n_seeds, n_episodes) matrix of one (env, agent)'s final evaluation."""
     return final.pivot(index="seed", columns="episode", values=value).to_numpy()
-
-
-def normalized(values: np.ndarray | pd.Series, random_mean: float, threshold: float) -> np.ndarray:
-    """0 = the random agent's mean final return, 1 = the env's solved threshold."""
-    return (np.asarray(values, dtype=float) - random_mean) / (threshold - random_mean)
 
 
 def summary_table(runs: Runs, n_resamples: int, random_state: int) -> pd.DataFrame:
@@ -167,7 +113,7 @@ def summary_table(runs: Runs, n_resamples: int, random_state: int) -> pd.DataFra
     steps_per_second (mean over seeds), normalized_iqm (nan without a random baseline or threshold)."""
     final = final_returns(runs.evals)
     rows = []
-    agent_order = {agent: i for i, agent in enumerate(AGENT_ORDER)}
+    agent_order = {agent: i for i, agent in enumerate(AGENTS)}
     ordered = runs.runs.sort_values(["env", "agent"], key=lambda col: col.map(agent_order) if col.name == "agent" else col)
     for (env, agent), group in ordered.groupby(["env", "agent"], sort=False):
         threshold = group["solved_threshold"].iloc[0]
@@ -208,9 +154,6 @@ def _finite_or_nan(value: float) -> float:
 def write_summary(env: str, run_dirs: list[str | Path], out_dir: str | Path, n_resamples: int, random_state: int) -> None:
     """All tables of one env under out_dir: episodes, eval_curves, curves_grid, final, runs, table (CSV)
     and meta.json (hyperparameters per agent, budgets, env facts, provenance)."""
-    from ppo.atomic import atomic_path, write_json
-    from ppo.envs import env_info
-
     runs = load_runs(run_dirs)
     other = sorted(set(runs.runs["env"]) - {env})
     if other:
@@ -228,13 +171,13 @@ def write_summary(env: str, run_dirs: list[str | Path], out_dir: str | Path, n_r
     for name, frame in tables.items():
         with atomic_path(out / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
-    write_json(out / "meta.json", _meta(env, run_dirs, runs, env_info(env)))
+    write_json(out / "meta.json", _meta(env, runs, env_info(env)))
 
 
-def _meta(env: str, run_dirs: list[str | Path], runs: Runs, info) -> dict:
-    run_jsons = [json.loads((Path(d) / "run.json").read_text()) for d in run_dirs]
+def _meta(env: str, runs: Runs, info) -> dict:
+    run_jsons = runs.run_jsons
     by_agent = {r["agent"]: r for r in sorted(run_jsons, key=lambda r: r["seed"])}
-    order = [a for a in AGENT_ORDER if a in by_agent]
+    order = [a for a in AGENTS if a in by_agent]
     return {
         "env": {
             "id": env,

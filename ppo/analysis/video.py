@@ -16,10 +16,11 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
-from ppo.atomic import atomic_path, write_json
+from ppo.agents import get_agent
 from ppo.envs import EVAL_SEED_BASE, env_info
-from ppo.evaluate import PolicyFn, greedy_policy, uniform_random_policy
-from ppo.results import load_policy, read_run_json
+from ppo.run.atomic import atomic_path, write_json
+from ppo.run.directory import read_run_json
+from ppo.run.evaluate import PolicyFn
 
 # (scale, keep every n-th frame) tried in order until the GIF fits the size limit.
 _GIF_LADDER = [(0.5, 2), (0.5, 3), (0.4, 4), (0.33, 5), (0.25, 6), (0.2, 8), (0.15, 12)]
@@ -50,11 +51,8 @@ def record_episode(env_id: str, act: PolicyFn) -> Recording:
 
 
 def agent_policy(env_id: str, agent: str, run_dir: str | Path, seed: int) -> PolicyFn:
-    """The greedy policy of a saved ppo run, or uniform random actions for the random agent."""
-    info = env_info(env_id)
-    if agent == "random":
-        return uniform_random_policy(info.n_actions, seed)
-    return greedy_policy(load_policy(run_dir, info.obs_dim, info.n_actions))
+    """The greedy policy of a finished run (uniform random actions for the random agent)."""
+    return get_agent(agent).greedy_policy(run_dir, env_info(env_id), seed)
 
 
 def write_mp4(path: str | Path, recording: Recording) -> None:

@@ -21,10 +21,11 @@ import jinja2
 import pandas as pd
 from markdown_it import MarkdownIt
 
-from ppo.atomic import write_text
-from ppo.plots import AGENT_LABELS
+from ppo.agents import AGENTS, label
+from ppo.run.atomic import write_text
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "report" / "templates"
+# Package data (pyproject.toml ships them): a wheel install renders reports as an editable one does.
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 ARTICLE_NOTE = (
     "The article trained one environment copy with a 512-step horizon, three epochs of minibatch 16, "
@@ -68,7 +69,7 @@ def _table_rows(table: pd.DataFrame) -> list[dict[str, str]]:
         rows.append(
             {
                 "env": row["env"],
-                "label": AGENT_LABELS.get(row["agent"], row["agent"]),
+                "label": label(row["agent"]),
                 "mean": f"{row['final_mean']:.1f} ± {row['final_std']:.1f}",
                 "iqm": f"{row['iqm']:.1f}{ci}",
                 "success": _fmt(100 * row["success_rate"], ".0f", "n/a")
@@ -85,7 +86,7 @@ def _table_rows(table: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _hyperparameter_rows(hyperparameters: dict[str, dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    agents = [a for a in ("ppo-article", "ppo-zoo", "ppo") if a in hyperparameters]
+    agents = [a for a, agent in AGENTS.items() if agent.has_model and a in hyperparameters]
     if not agents:
         return [], []
     names = list(hyperparameters[agents[0]])
@@ -93,7 +94,7 @@ def _hyperparameter_rows(hyperparameters: dict[str, dict[str, Any]]) -> tuple[li
     for name in names:
         values = [json.dumps(hyperparameters[a].get(name)) for a in agents]
         rows.append({"name": name, "values": values, "differs": len(set(values)) > 1})
-    return [AGENT_LABELS[a] for a in agents], rows
+    return [label(a) for a in agents], rows
 
 
 def build_context(summary_dirs: list[Path], rollout_dirs: list[Path], config: dict[str, Any], root: str) -> dict[str, Any]:
@@ -111,7 +112,7 @@ def build_context(summary_dirs: list[Path], rollout_dirs: list[Path], config: di
             rollouts.append(
                 {
                     "agent": clip["agent"],
-                    "caption": f"{AGENT_LABELS.get(clip['agent'], clip['agent'])} on {clip['env']}: seed {clip['seed']} "
+                    "caption": f"{label(clip['agent'])} on {clip['env']}: seed {clip['seed']} "
                     f"(the median seed by final return), one greedy episode from evaluation seed {clip['episode_seed']}: "
                     f"return {clip['return']:.1f} in {clip['length']} steps",
                 }
@@ -126,9 +127,7 @@ def build_context(summary_dirs: list[Path], rollout_dirs: list[Path], config: di
                 "max_steps": env_info["max_episode_steps"],
                 "threshold_text": "none" if threshold is None else f"{threshold:g}",
                 "random_mean": f"{random_row['final_mean'].iloc[0]:.1f}" if len(random_row) else "not run",
-                "budgets": [
-                    {"label": AGENT_LABELS.get(agent, agent), "steps": steps} for agent, steps in meta["total_steps"].items()
-                ],
+                "budgets": [{"label": label(agent), "steps": steps} for agent, steps in meta["total_steps"].items()],
                 "rollouts": rollouts,
                 "hyperparameter_agents": agent_labels,
                 "hyperparameter_rows": hp_rows,
@@ -171,15 +170,6 @@ def render_markdown(context: dict[str, Any], html: bool) -> str:
     return env.get_template("report.md.j2").render(**context, html=html)
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;
-color:#222;line-height:1.5}
-table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
-th{background:#f3f3f3}img,video{max-width:100%;height:auto}figure{display:inline-block;margin:.5rem;max-width:48%}
-figcaption{font-size:.85rem;color:#555}code,pre{background:#f6f8fa;padding:.1rem .3rem}pre{padding:.8rem;overflow-x:auto}
-"""
-
-
 def render_html(markdown: str, base_dir: Path, title: str) -> str:
     """Markdown -> HTML (markdown-it; raw HTML allowed, which after autoescaping can only be the
     template's own <video> tags), then every local image and video inlined as a data: URI."""
@@ -197,7 +187,7 @@ def render_html(markdown: str, base_dir: Path, title: str) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{jinja2.utils.markupsafe.escape(title)}'
-        f"</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
+        f"</title>\n<style>{(TEMPLATES / 'report.css').read_text()}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
     )
 
 

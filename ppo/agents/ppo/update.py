@@ -12,10 +12,10 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ppo.buffer import RolloutBatch, minibatches, shuffled
+from ppo.agents.ppo.buffer import RolloutBatch, minibatches, shuffled
+from ppo.agents.ppo.optim import FlatAdam
+from ppo.agents.ppo.policy import ActorCritic
 from ppo.config import Hyperparameters
-from ppo.networks import ActorCritic
-from ppo.optim import FlatAdam
 
 
 class UpdateStats(NamedTuple):

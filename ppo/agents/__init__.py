@@ -1,0 +1,125 @@
+"""The agent registry: every agent name, what it stands for, and how it trains (rl-baselines3-zoo's ALGOS).
+
+Everything that lists agents reads AGENTS: the CLI's choices, the workflow's wildcard constraints and
+cluster runtimes, the config schema's enums (a test pins them), aggregation order, the plots' palette
+and the report's rows. A new agent is one module plus one entry here.
+
+Importing this module is cheap (no torch, no env): a trainer is named as "module:function" and imported
+only when a run starts, so `snakemake` and `--help` do not pay for the RL stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ppo.agents import presets
+from ppo.config import ConfigError, Hyperparameters, check_known_keys
+
+if TYPE_CHECKING:
+    from ppo.envs import EnvInfo
+    from ppo.run.evaluate import PolicyFn
+    from ppo.run.log import EvalSettings, Progress, RunResult
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    label: str  # display name in figures and tables
+    colour: str  # one colour per agent, the same in every figure
+    description: str  # one line for --help and the docs
+    trainer: str  # "module:function" with the signature of train_ppo: (env_id, hp, seed, evaluation, progress)
+    actor: str  # "module:function" (run_dir, env info, seed) -> the greedy policy of a finished run
+    has_model: bool  # leaves model.pt in its run directory
+    # Training-loop env steps per second assumed for cluster runtimes: about half of what the full default
+    # benchmark measured (docs/results.md), for slower cluster cores and evaluation time.
+    steps_per_second: int
+    presets: presets.Table  # env id -> settings; "default" for any other env
+
+    def train(self, env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress) -> RunResult:
+        return _load(self.trainer)(env_id, hp, seed, evaluation, progress)
+
+    def greedy_policy(self, run_dir: str | Path, info: EnvInfo, seed: int) -> PolicyFn:
+        """The policy that evaluation scores and videos show: the saved model's greedy actions."""
+        return _load(self.actor)(run_dir, info, seed)
+
+
+def _load(target: str) -> Any:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _ppo_agent(name: str, label: str, colour: str, description: str, steps_per_second: int, table: presets.Table) -> Agent:
+    """An agent that is our PPO with one preset table."""
+    return Agent(
+        name=name,
+        label=label,
+        colour=colour,
+        description=description,
+        trainer="ppo.agents.ppo.train:train_ppo",
+        actor="ppo.agents.ppo.policy:saved_greedy_policy",
+        has_model=True,
+        steps_per_second=steps_per_second,
+        presets=table,
+    )
+
+
+# In display order: tables and legends list agents in this order.
+AGENTS: dict[str, Agent] = {
+    agent.name: agent
+    for agent in (
+        Agent(
+            name="random",
+            label="Random",
+            colour="#8c8c8c",
+            description="uniformly random actions, same budget and evaluations",
+            trainer="ppo.agents.random:run_random",
+            actor="ppo.agents.random:saved_random_policy",
+            has_model=False,
+            steps_per_second=5000,
+            presets=presets.RANDOM,
+        ),
+        _ppo_agent(
+            "ppo-article",
+            "PPO (article settings)",
+            "#dd8452",
+            "the article's settings, implemented correctly",
+            450,
+            presets.ARTICLE,
+        ),  # fmt: skip
+        _ppo_agent("ppo-zoo", "PPO (rl-zoo settings)", "#55a868", "rl-baselines3-zoo's settings", 1500, presets.ZOO),
+        _ppo_agent("ppo", "PPO (tuned)", "#4c72b0", "ours, tuned per env", 1500, presets.TUNED),
+    )
+}
+
+
+def get_agent(name: str) -> Agent:
+    try:
+        return AGENTS[name]
+    except KeyError:
+        raise ConfigError(f"agent={name!r} is unknown; allowed: {', '.join(AGENTS)}") from None
+
+
+def label(name: str) -> str:
+    """The display name of an agent (the name itself for one not registered)."""
+    return AGENTS[name].label if name in AGENTS else name
+
+
+def preset_for(agent: str, env_id: str) -> tuple[dict[str, Any], bool]:
+    """The preset of `agent` for `env_id`, and whether it was tuned for that env (False = general defaults)."""
+    table = get_agent(agent).presets
+    return dict(table.get(env_id, table["default"])), env_id in table
+
+
+def resolve(agent: str, env_id: str, overrides: dict[str, Any] | None = None) -> tuple[Hyperparameters, bool]:
+    """Preset for (agent, env) with overrides applied and validated."""
+    settings, tuned = preset_for(agent, env_id)
+    overrides = dict(overrides or {})
+    check_known_keys(list(overrides))
+    settings.update(overrides)
+    try:
+        return Hyperparameters(**settings), tuned
+    except TypeError as err:  # e.g. a dataclass field received something unhashable
+        raise ConfigError(str(err)) from None

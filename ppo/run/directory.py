@@ -1,0 +1,129 @@
+"""The one writer and reader of a run directory: episodes.csv, evals.csv, model.pt, run.json.
+
+run.json is written last, so a directory with run.json is complete; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ppo.run.atomic import atomic_path, write_json
+from ppo.run.log import EPISODE_COLUMNS, EVAL_COLUMNS, RunResult
+from ppo.run.provenance import git_commit, host, versions
+
+MODEL_FORMAT = "ppo-bench-model/1"
+
+
+class ResultsError(ValueError):
+    """A run directory is missing files or holds a corrupt one; the message names the file."""
+
+
+class RunFiles(NamedTuple):
+    """A finished run directory, read and checked: run.json as a dict, the two logs as frames
+    (columns EPISODE_COLUMNS and EVAL_COLUMNS)."""
+
+    run: dict[str, Any]
+    episodes: pd.DataFrame
+    evals: pd.DataFrame
+
+
+def write_csv(path: Path, rows: list[tuple], columns: tuple[str, ...]) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=list(columns)).to_csv(tmp, index=False)
+
+
+def summarize_returns(returns: np.ndarray) -> dict[str, Any]:
+    return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": int(len(returns))}
+
+
+def write_run(out_dir: str | Path, result: RunResult, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write the run's files; returns the run.json content: `meta` (what was run), provenance (versions,
+    commit, host, time), then what the run measured."""
+    out = Path(out_dir)
+    write_csv(out / "episodes.csv", result.episodes, EPISODE_COLUMNS)
+    write_csv(out / "evals.csv", result.evals, EVAL_COLUMNS)
+    if result.model is not None:
+        with atomic_path(out / "model.pt") as tmp:
+            torch.save({"format": MODEL_FORMAT, **result.model}, tmp)
+    wall = result.train_seconds + result.eval_seconds
+    run = {
+        **meta,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "host": host(),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "total_steps": result.total_steps,
+        "wall_seconds": wall,
+        "train_seconds": result.train_seconds,
+        "eval_seconds": result.eval_seconds,
+        "train_seconds_by_phase": result.phase_seconds,
+        "steps_per_second": result.total_steps / result.train_seconds if result.train_seconds > 0 else None,
+        "steps_to_threshold": result.steps_to_threshold,
+        "seconds_to_threshold": result.seconds_to_threshold,
+        "training_episodes": len(result.episodes),
+        "final_eval": summarize_returns(result.final_eval.returns) if result.final_eval is not None else None,
+        "last_update": result.last_update,
+    }
+    write_json(out / "run.json", run)
+    return run
+
+
+def read_run_json(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / "run.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing; is {run_dir!r} a finished run directory?") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def read_run(run_dir: str | Path) -> RunFiles:
+    """run.json, episodes.csv and evals.csv of a finished run; ResultsError names a missing or corrupt file."""
+    run_dir = Path(run_dir)
+    try:
+        run = json.loads((run_dir / "run.json").read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"{run_dir / 'run.json'} is missing; rerun the training job that writes it") from None
+    except json.JSONDecodeError as err:
+        raise ResultsError(f"{run_dir / 'run.json'} is not valid JSON ({err.msg})") from None
+    episodes = _read_csv(run_dir / "episodes.csv", EPISODE_COLUMNS)
+    evals = _read_csv(run_dir / "evals.csv", EVAL_COLUMNS)
+    return RunFiles(run, episodes, evals)
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ResultsError(f"{path} is missing; rerun the training job that writes it") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ResultsError(f"{path} is not a readable CSV ({str(err).splitlines()[0]})") from None
+    if list(frame.columns) != list(columns):
+        raise ResultsError(f"{path} has columns {list(frame.columns)}; expected {list(columns)}")
+    numeric = [c for c in columns if c != "phase"]
+    if frame[numeric].isna().any().any() or not all(pd.api.types.is_numeric_dtype(frame[c]) for c in numeric):
+        raise ResultsError(f"{path} has empty or non-numeric values (truncated or corrupt file?)")
+    return frame
+
+
+def load_model(run_dir: str | Path) -> dict[str, Any]:
+    """model.pt's content, read safely (weights_only=True: tensors and plain containers, never code). The
+    agent that saved it builds its policy from it (see the registry's `actor`)."""
+    path = Path(run_dir) / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing (the random agent has no model; only ppo runs do)")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable checkpoint: {str(err).splitlines()[0]}") from None
+    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path} is not a {MODEL_FORMAT} checkpoint")
+    return saved

@@ -1,0 +1,57 @@
+"""The agent registry is the one list of agents: the schema, the workflow and the CLI agree with it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ppo.agents import AGENTS, get_agent, label, preset_for, resolve
+from ppo.cli import build_parser
+from ppo.config import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+def test_schema_enums_are_the_registry():
+    props = SCHEMA["properties"]
+    registry = list(AGENTS)
+    assert props["agents"]["items"]["enum"] == registry
+    assert props["rollouts"]["properties"]["agents"]["items"]["enum"] == registry
+    per_env = props["envs"]["additionalProperties"]["properties"]["hyperparameters"]["properties"]
+    assert list(per_env) == registry
+
+
+def test_cli_choices_are_the_registry():
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    agent_action = next(a for a in train._actions if a.dest == "agent")
+    assert list(agent_action.choices) == list(AGENTS)
+
+
+def test_every_agent_entry_is_complete_and_loadable():
+    colours = [agent.colour for agent in AGENTS.values()]
+    assert len(set(colours)) == len(colours), "one colour per agent"
+    for agent in AGENTS.values():
+        assert agent.label and agent.description and agent.steps_per_second > 0
+        assert "default" in agent.presets
+        for target in (agent.trainer, agent.actor):
+            module, _, name = target.partition(":")
+            assert callable(getattr(__import__(module, fromlist=[name]), name)), target
+
+
+def test_lookups_and_unknown_agents():
+    assert label("ppo") == "PPO (tuned)" and label("not-registered") == "not-registered"
+    assert preset_for("ppo", "CartPole-v1")[1] is True and preset_for("ppo", "Acrobot-v1")[1] is False
+    assert resolve("ppo-zoo", "CartPole-v1")[0].n_steps == 32
+    with pytest.raises(ConfigError, match="agent='dqn' is unknown; allowed: random, ppo-article, ppo-zoo, ppo"):
+        get_agent("dqn")
+
+
+def test_listing_agents_does_not_import_torch_or_envs():
+    """The workflow reads the registry on every `snakemake` call; it must stay cheap."""
+    heavy = "('torch', 'gymnasium', 'matplotlib')"
+    code = f"import sys, ppo.agents, ppo.analysis; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
