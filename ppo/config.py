@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,14 @@ class Hyperparameters:
     normalize_advantage: bool = field(default=True, metadata=_help("normalize advantages per minibatch"))
     net_arch: tuple[int, ...] = field(default=(64, 64), metadata=_help("hidden layer sizes of actor and critic"))
     activation: str = field(default="tanh", metadata=_help("tanh | relu"))
+    ortho_init: bool = field(default=True, metadata=_help("orthogonal init (false = PyTorch's default init)"))
+    log_std_init: float = field(default=0.0, metadata=_help("initial log standard deviation of Gaussian actions"))
+    normalize_observation: bool = field(
+        default=False, metadata=_help("running mean/std observation normalization, clipped to +-10 (saved with the model)")
+    )
+    normalize_reward: bool = field(
+        default=False, metadata=_help("rewards divided by the running std of the discounted return, clipped to +-10")
+    )
     total_timesteps: int = field(default=100_000, metadata=_help("env steps to train for (all envs together)"))
 
     def __post_init__(self) -> None:
@@ -134,6 +143,7 @@ def _check_ranges(hp: Hyperparameters) -> None:
     need(hp.vf_coef > 0, "vf_coef", "> 0")
     need(hp.max_grad_norm is None or hp.max_grad_norm > 0, "max_grad_norm", "> 0 or null")
     need(hp.activation in ("tanh", "relu"), "activation", "tanh | relu")
+    need(math.isfinite(hp.log_std_init), "log_std_init", "a finite number")
     need(1 <= hp.batch_size <= hp.rollout_size, "batch_size", f"1 .. n_envs * n_steps = {hp.rollout_size}")
     need(hp.total_timesteps >= hp.rollout_size, "total_timesteps", f">= one rollout, n_envs * n_steps = {hp.rollout_size}")
 

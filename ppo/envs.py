@@ -9,10 +9,17 @@ steps out (see buffer.py); evaluation counts only each env's first episode.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
+from functools import cache
 
-import gymnasium as gym
-from gymnasium.vector import AutoresetMode
+# MuJoCo picks its OpenGL backend when it is first imported: headless EGL (software rendering through Mesa
+# here) unless the user chose one (MUJOCO_GL=osmesa is the fallback where EGL is missing).
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+from gymnasium.vector import AutoresetMode  # noqa: E402
 
 # Names users know from older Gym/Gymnasium releases, mapped to the id that exists today.
 # LunarLander-v2 (the article's env) raises DeprecatedEnv in Gymnasium 1.x; v3 changed wind and reset
@@ -31,13 +38,38 @@ class EnvError(ValueError):
     """An env id is unknown or not supported; the message is one line."""
 
 
+# Gymnasium's extras, by the entry point's module: which `pip install` a missing dependency needs.
+_EXTRAS = {
+    "box2d": "box2d",
+    "mujoco": "mujoco",
+    "atari": "atari",
+    "toy_text": "toy-text",
+    "classic_control": "classic-control",
+}
+
+
 @dataclass(frozen=True)
 class EnvInfo:
     env_id: str
     obs_dim: int
-    n_actions: int
+    n_actions: int | None  # Discrete: the number of actions; None for Box actions
+    action_dim: int | None  # Box: the size of the action vector; None for Discrete
+    action_low: tuple[float, ...] | None  # Box: the bounds every action is clipped to before env.step
+    action_high: tuple[float, ...] | None
     solved_threshold: float | None
     max_episode_steps: int | None
+
+    @property
+    def continuous(self) -> bool:
+        return self.action_dim is not None
+
+    @property
+    def action_text(self) -> str:
+        """The action space in words, for reports."""
+        if not self.continuous:
+            return f"{self.n_actions} discrete"
+        low, high = min(self.action_low), max(self.action_high)
+        return f"{self.action_dim}-dim continuous in [{low:g}, {high:g}]"
 
 
 def resolve_env_id(name: str) -> tuple[str, str | None]:
@@ -52,29 +84,46 @@ def resolve_env_id(name: str) -> tuple[str, str | None]:
     raise EnvError(f"unknown env id {name!r}; {hint}")
 
 
+@cache
 def env_info(env_id: str) -> EnvInfo:
-    """Check that the env is supported (discrete actions, flat Box observations) and describe it."""
+    """Check that the env is supported (flat Box observations; Discrete or bounded Box actions) and describe it."""
     try:
         env = gym.make(env_id)
-    except Exception as err:  # missing extras (box2d, mujoco), bad kwargs: report in one line
+    except gym.error.DependencyNotInstalled as err:
+        raise EnvError(f"cannot make env {env_id!r}: {_missing_extra(env_id, err)}") from None
+    except Exception as err:  # bad kwargs, broken installs: report in one line
         raise EnvError(f"cannot make env {env_id!r}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
     try:
         act, obs = env.action_space, env.observation_space
-        if not isinstance(act, gym.spaces.Discrete):
-            raise EnvError(f"env {env_id!r} has action space {act}; supported: Discrete")
         if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
-            raise EnvError(f"env {env_id!r} has observation space {obs}; supported: flat Box (1-D)")
+            kind = "image observations" if isinstance(obs, gym.spaces.Box) and len(obs.shape) >= 2 else "observations"
+            raise EnvError(f"env {env_id!r} has {kind} {obs}; supported: flat Box (1-D) observations")
+        continuous = isinstance(act, gym.spaces.Box) and len(act.shape) == 1
+        if not (isinstance(act, gym.spaces.Discrete) or continuous):
+            raise EnvError(f"env {env_id!r} has action space {act}; supported: Discrete or a 1-D Box")
+        if continuous and not (np.isfinite(act.low).all() and np.isfinite(act.high).all()):
+            raise EnvError(f"env {env_id!r} has unbounded actions {act}; supported: a Box with finite bounds")
         spec = env.spec
         threshold = spec.reward_threshold if spec is not None else None
         return EnvInfo(
             env_id=env_id,
             obs_dim=int(obs.shape[0]),
-            n_actions=int(act.n),
+            n_actions=None if continuous else int(act.n),
+            action_dim=int(act.shape[0]) if continuous else None,
+            action_low=tuple(float(x) for x in act.low) if continuous else None,
+            action_high=tuple(float(x) for x in act.high) if continuous else None,
             solved_threshold=None if threshold is None else float(threshold),
             max_episode_steps=spec.max_episode_steps if spec is not None else None,
         )
     finally:
         env.close()
+
+
+def _missing_extra(env_id: str, err: Exception) -> str:
+    entry = str(gym.spec(env_id).entry_point)
+    extra = next((name for module, name in _EXTRAS.items() if f".{module}." in entry or entry.startswith(module)), None)
+    hint = f"pip install 'gymnasium[{extra}]'" if extra else "install the env's dependencies"
+    return f"a dependency is missing ({str(err).splitlines()[0]}); {hint}"
 
 
 def make_vec_env(

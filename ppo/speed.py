@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ppo.agents import resolve
+from ppo.agents.random import uniform_random_policy
 from ppo.config import Hyperparameters
 from ppo.envs import env_info, make_vec_env
 from ppo.run.log import EvalSettings, Progress
@@ -97,8 +98,8 @@ def raw_env_steps_per_second(env_id: str, n_envs: int, steps: int, seed: int = 0
     """The same vector env as training, stepped with uniformly random actions drawn in advance: the
     ceiling a training loop on this env setup can approach."""
     envs = make_vec_env(env_id, n_envs)
-    n_actions = env_info(env_id).n_actions
-    actions = np.random.default_rng(seed).integers(n_actions, size=(steps // n_envs, n_envs))
+    act = uniform_random_policy(env_info(env_id), seed)
+    actions = [act(np.empty(n_envs)) for _ in range(steps // n_envs)]
     envs.reset(seed=seed)
     start = time.perf_counter()
     for step_actions in actions:

@@ -26,6 +26,18 @@ class BoxActionEnv(EndlessEnv):
     action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
 
 
+class MultiDiscreteActionEnv(EndlessEnv):
+    action_space = gym.spaces.MultiDiscrete([2, 3])
+
+
+class UnboundedActionEnv(EndlessEnv):
+    action_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+
+class DictObservationEnv(EndlessEnv):
+    observation_space = gym.spaces.Dict({"position": gym.spaces.Box(-1.0, 1.0, (2,), np.float32)})
+
+
 class NaNAfterTenStepsEnv(EndlessEnv):
     """A broken simulator: its observation turns to NaN on the 10th step of an episode."""
 
@@ -42,6 +54,9 @@ class NaNAfterTenStepsEnv(EndlessEnv):
 gym.register("PPOBenchNaN-v0", entry_point=NaNAfterTenStepsEnv, max_episode_steps=50)
 gym.register("PPOBenchEndless-v0", entry_point=EndlessEnv, max_episode_steps=20)
 gym.register("PPOBenchBoxAction-v0", entry_point=BoxActionEnv, max_episode_steps=20)
+gym.register("PPOBenchMultiDiscrete-v0", entry_point=MultiDiscreteActionEnv, max_episode_steps=20)
+gym.register("PPOBenchUnbounded-v0", entry_point=UnboundedActionEnv, max_episode_steps=20)
+gym.register("PPOBenchDictObs-v0", entry_point=DictObservationEnv, max_episode_steps=20)
 
 
 @pytest.fixture

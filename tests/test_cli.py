@@ -9,7 +9,8 @@ BASE = ["train", "--agent", "ppo", "--seed", "0", "--quiet", "--total-timesteps"
     "args, message",
     [
         (["--env", "CartPol-v1"], "error: unknown env id 'CartPol-v1'; did you mean CartPole-v1"),
-        (["--env", "PPOBenchBoxAction-v0"], "has action space Box(-1.0, 1.0, (1,), float32); supported: Discrete"),
+        (["--env", "CarRacing-v3"], "has image observations Box(0, 255, (96, 96, 3), uint8); supported: flat Box (1-D)"),
+        (["--env", "PPOBenchMultiDiscrete-v0"], "has action space MultiDiscrete([2 3]); supported: Discrete or a 1-D Box"),
         (["--env", "CartPole-v1", "--set", "lr=0.1"], "unknown hyperparameter 'lr'"),
         (["--env", "CartPole-v1", "--set", "learning_rate=fast"], "learning_rate='fast' has the wrong type; allowed: float"),
         (["--env", "CartPole-v1", "--set", "clip_range=-1"], "clip_range=-1 is out of range; allowed: > 0"),
@@ -51,7 +52,7 @@ def test_evaluate_refuses_a_model_from_another_env(tmp_path, capsys):
     assert main([*BASE, "--env", "CartPole-v1", "--out", str(tmp_path / "cp"), "--final-eval-episodes", "2"]) == 0
     assert main(["evaluate", "--run", str(tmp_path / "cp"), "--env", "Acrobot-v1", "--episodes", "2"]) == 2
     assert (
-        "was trained on CartPole-v1 (obs size 4, 2 actions); this env needs obs size 6 and 3 actions"
+        "was trained on CartPole-v1 (obs size 4, actions 2 discrete); Acrobot-v1 needs obs size 6 and actions 3 discrete"
         in capsys.readouterr().err
     )
 

@@ -15,14 +15,49 @@ def test_unknown_env_lists_close_matches():
         resolve_env_id("CartPol-v1")
 
 
-def test_continuous_actions_are_refused():
-    with pytest.raises(EnvError, match="supported: Discrete"):
-        env_info("PPOBenchBoxAction-v0")
+@pytest.mark.parametrize(
+    "env_id, message",
+    [
+        ("CarRacing-v3", "env 'CarRacing-v3' has image observations Box(0, 255, (96, 96, 3), uint8); supported: flat Box"),
+        ("PPOBenchDictObs-v0", "has observations Dict('position': Box(-1.0, 1.0, (2,), float32)); supported: flat Box"),
+        ("Blackjack-v1", "has observations Tuple(Discrete(32), Discrete(11), Discrete(2)); supported: flat Box"),
+        ("PPOBenchMultiDiscrete-v0", "has action space MultiDiscrete([2 3]); supported: Discrete or a 1-D Box"),
+        ("PPOBenchUnbounded-v0", "has unbounded actions Box(-inf, inf, (2,), float32); supported: a Box with finite bounds"),
+    ],
+)
+def test_unsupported_spaces_are_refused_in_one_line(env_id, message):
+    with pytest.raises(EnvError) as error:
+        env_info(env_id)
+    assert message in str(error.value) and len(str(error.value).splitlines()) == 1
+
+
+def test_a_missing_extra_names_the_pip_install(monkeypatch):
+    import gymnasium as gym
+
+    def make(env_id, **kwargs):
+        raise gym.error.DependencyNotInstalled('MuJoCo is not installed, run `pip install "gymnasium[mujoco]"`')
+
+    monkeypatch.setattr(gym, "make", make)
+    env_info.cache_clear()
+    with pytest.raises(
+        EnvError, match=r"cannot make env 'Walker2d-v5': a dependency is missing .*; pip install 'gymnasium\[mujoco\]'"
+    ):
+        env_info("Walker2d-v5")
+    env_info.cache_clear()
 
 
 def test_env_info():
     info = env_info("LunarLander-v3")
-    assert (info.obs_dim, info.n_actions, info.solved_threshold) == (8, 4, 200.0)
+    assert (info.obs_dim, info.n_actions, info.solved_threshold, info.continuous) == (8, 4, 200.0, False)
+    info = env_info("Hopper-v5")
+    assert (info.obs_dim, info.action_dim, info.continuous, info.action_text) == (11, 3, True, "3-dim continuous in [-1, 1]")
+    assert info.action_low == (-1.0, -1.0, -1.0) and info.n_actions is None
+
+
+def test_mujoco_renders_headless_with_the_chosen_backend():
+    import os
+
+    assert os.environ["MUJOCO_GL"] in ("egl", "osmesa")  # set by ppo.envs unless the user chose one
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "LunarLander-v3"])

@@ -12,7 +12,8 @@ def test_numpy_forward_matches_torch(activation):
     policy = ActorCritic(6, 3, (32, 16), activation)
     actor = NumpyActorCritic(policy, seed=0)
     obs = np.random.default_rng(0).standard_normal((20, 6)).astype(np.float32)
-    log_pi, values = policy(torch.from_numpy(obs))
+    logits, values = policy(torch.from_numpy(obs))
+    log_pi = logits.log_softmax(-1)
     step = actor.act(obs)
     expected_log_probs = log_pi.gather(-1, torch.from_numpy(step.actions)[:, None])[:, 0]
     np.testing.assert_allclose(step.log_probs, expected_log_probs.detach().numpy(), atol=1e-5)

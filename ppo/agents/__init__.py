@@ -110,7 +110,12 @@ def label(name: str) -> str:
 def preset_for(agent: str, env_id: str) -> tuple[dict[str, Any], bool]:
     """The preset of `agent` for `env_id`, and whether it was tuned for that env (False = general defaults)."""
     table = get_agent(agent).presets
-    return dict(table.get(env_id, table["default"])), env_id in table
+    if env_id in table:
+        return dict(table[env_id]), True
+    from ppo.envs import env_info  # here, not at the top: listing agents must not import Gymnasium
+
+    default = "default-continuous" if "default-continuous" in table and env_info(env_id).continuous else "default"
+    return dict(table[default]), False
 
 
 def resolve(agent: str, env_id: str, overrides: dict[str, Any] | None = None) -> tuple[Hyperparameters, bool]:

@@ -1,7 +1,8 @@
 """Hyperparameter presets per agent and env: which settings each agent name stands for.
 
 A table maps an env id to its settings (SB3 names, see ppo/config.py); "default" applies to any env without
-its own entry, and the run records that it did. Settings not named take the Hyperparameters defaults.
+its own entry ("default-continuous" to one with continuous actions, where the table has it), and the run
+records that it did. Settings not named take the Hyperparameters defaults.
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ _ARTICLE = dict(
     activation="relu",
     vf_coef=0.5,
 )
+# The continuous-control envs with presets (issue: Box2D and MuJoCo).
+CONTINUOUS_PRESET_ENVS = (
+    "Pendulum-v1",
+    "LunarLanderContinuous-v3",
+    "BipedalWalker-v3",
+    "HalfCheetah-v5",
+    "Hopper-v5",
+    "Walker2d-v5",
+    "Ant-v5",
+)
+_NORMALIZE = dict(normalize_observation=True, normalize_reward=True)
+# The zoo's HalfCheetah and Hopper networks: policy_kwargs log_std_init=-2, ortho_init=False, ReLU, 256-256.
+_ZOO_MUJOCO_NET = dict(log_std_init=-2.0, ortho_init=False, activation="relu", net_arch=(256, 256))
 # ppo-zoo: rl-baselines3-zoo's hyperparameters (hyperparams/ppo.yml), the like-for-like settings of the
 # speed comparison with Stable-Baselines3 (ppo/speed.py).
 _ZOO = {
@@ -61,14 +75,111 @@ _ZOO = {
         ent_coef=0.01,
         total_timesteps=1_000_000,
     ),
+    # Continuous control (../shared/references/rl-zoo-ppo-continuous.md). normalize: true is both of ours.
+    # Pendulum: the zoo adds gSDE (state-dependent exploration), which ppo-bench does not implement; the
+    # plain Gaussian is used with the zoo's other settings.
+    "Pendulum-v1": dict(
+        n_envs=4,
+        n_steps=1024,
+        batch_size=64,
+        n_epochs=10,
+        learning_rate=1e-3,
+        gamma=0.9,
+        gae_lambda=0.95,
+        clip_range=0.2,
+        total_timesteps=100_000,
+    ),
+    "LunarLanderContinuous-v3": dict(
+        n_envs=16,
+        n_steps=1024,
+        batch_size=64,
+        n_epochs=4,
+        gamma=0.999,
+        gae_lambda=0.98,
+        ent_coef=0.01,
+        total_timesteps=1_000_000,
+    ),
+    "BipedalWalker-v3": dict(
+        _NORMALIZE,
+        n_envs=32,
+        n_steps=2048,
+        batch_size=64,
+        n_epochs=10,
+        gamma=0.999,
+        gae_lambda=0.95,
+        ent_coef=0.001,
+        clip_range=0.18,
+        total_timesteps=5_000_000,
+    ),
+    "HalfCheetah-v5": dict(
+        **_NORMALIZE,
+        **_ZOO_MUJOCO_NET,
+        n_envs=1,
+        n_steps=512,
+        batch_size=64,
+        gamma=0.98,
+        learning_rate=2.0633e-05,
+        ent_coef=0.000401762,
+        clip_range=0.1,
+        n_epochs=20,
+        gae_lambda=0.92,
+        max_grad_norm=0.8,
+        vf_coef=0.58096,
+        total_timesteps=1_000_000,
+    ),
+    "Hopper-v5": dict(
+        **_NORMALIZE,
+        **_ZOO_MUJOCO_NET,
+        n_envs=1,
+        n_steps=512,
+        batch_size=32,
+        gamma=0.999,
+        learning_rate=9.80828e-05,
+        ent_coef=0.00229519,
+        clip_range=0.2,
+        n_epochs=5,
+        gae_lambda=0.99,
+        max_grad_norm=0.7,
+        vf_coef=0.835671,
+        total_timesteps=1_000_000,
+    ),
+    "Walker2d-v5": dict(
+        _NORMALIZE,
+        n_envs=1,
+        n_steps=512,
+        batch_size=32,
+        gamma=0.99,
+        learning_rate=5.05041e-05,
+        ent_coef=0.000585045,
+        clip_range=0.1,
+        n_epochs=20,
+        gae_lambda=0.95,
+        max_grad_norm=1.0,
+        vf_coef=0.871923,
+        total_timesteps=1_000_000,
+    ),
+    # SB3's defaults apart from normalization.
+    "Ant-v5": dict(_NORMALIZE, n_envs=1, n_steps=2048, batch_size=64, n_epochs=10, total_timesteps=1_000_000),
 }
 _GENERAL = dict(n_envs=8, n_steps=256, batch_size=256, n_epochs=10, total_timesteps=200_000)
+# Continuous envs without a preset: CleanRL's ppo_continuous_action.py settings (2,048 transitions per rollout
+# in 32 minibatches, 10 epochs, lr 3e-4 annealed, observation and reward normalization), over 8 envs.
+_GENERAL_CONTINUOUS = dict(
+    _NORMALIZE,
+    n_envs=8,
+    n_steps=256,
+    batch_size=64,
+    n_epochs=10,
+    learning_rate=3e-4,
+    lr_schedule="linear",
+    total_timesteps=1_000_000,
+)
 ARTICLE: Table = {
     "CartPole-v1": dict(_ARTICLE, n_steps=256, clip_range=0.2, total_timesteps=300 * 256),
     "LunarLander-v3": dict(_ARTICLE, n_steps=512, clip_range=0.15, total_timesteps=500 * 512),
     "default": dict(_ARTICLE, n_steps=256, clip_range=0.2, total_timesteps=300 * 256),
 }
-ZOO: Table = {**_ZOO, "default": _GENERAL}
+ZOO: Table = {**_ZOO, "default": _GENERAL, "default-continuous": _GENERAL_CONTINUOUS}
 # ppo: ours, tuned to solve each env fast in wall-clock time (see docs/results.md for the measured table).
 TUNED: Table = {
     # The zoo's CartPole settings reach 500 well inside 100k steps; nothing to gain.
@@ -81,7 +192,9 @@ TUNED: Table = {
     "LunarLander-v3": dict(
         _ZOO["LunarLander-v3"], n_steps=256, batch_size=256, n_epochs=8, learning_rate=1e-3, lr_schedule="linear"
     ),
+    **{env: _ZOO[env] for env in CONTINUOUS_PRESET_ENVS},
     "default": _GENERAL,
+    "default-continuous": _GENERAL_CONTINUOUS,
 }
 # The random agent learns nothing; it takes the tuned preset's vector width, rollout and budget, so that
 # its logs cover the same env steps as the agent it is compared with.

@@ -13,14 +13,18 @@ from ppo.run.log import EvalSettings, Progress, RunLog, RunResult
 from ppo.run.seeding import seed_single_threaded
 
 
-def uniform_random_policy(n_actions: int, seed: int) -> PolicyFn:
+def uniform_random_policy(info: EnvInfo, seed: int) -> PolicyFn:
+    """Uniform actions from a seeded generator: any of the n actions, or uniform within a Box's bounds."""
     rng = np.random.default_rng(seed)
-    return lambda obs: rng.integers(n_actions, size=len(obs))
+    if info.continuous:
+        low, high = np.asarray(info.action_low, np.float32), np.asarray(info.action_high, np.float32)
+        return lambda obs: rng.uniform(low, high, size=(len(obs), len(low))).astype(np.float32)
+    return lambda obs: rng.integers(info.n_actions, size=len(obs))
 
 
 def saved_random_policy(run_dir: str | Path, info: EnvInfo, seed: int) -> PolicyFn:
     """The registry's `actor` of the random agent: it saves no model, so its "policy" is seeded uniform actions."""
-    return uniform_random_policy(info.n_actions, seed)
+    return uniform_random_policy(info, seed)
 
 
 def run_random(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress) -> RunResult:
@@ -31,8 +35,8 @@ def run_random(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSett
     envs = make_vec_env(env_id, hp.n_envs)
     evaluator = Evaluator(env_id, evaluation.width)
     log = RunLog(hp.n_envs, evaluator, evaluation, progress)
-    act_train = uniform_random_policy(info.n_actions, seed)
-    act_eval = uniform_random_policy(info.n_actions, seed + 1_000_003)
+    act_train = uniform_random_policy(info, seed)
+    act_eval = uniform_random_policy(info, seed + 1_000_003)
 
     obs, _ = envs.reset(seed=seed)
     valid = np.ones(hp.n_envs, dtype=bool)

@@ -183,6 +183,7 @@ def _meta(env: str, runs: Runs, info) -> dict:
             "id": env,
             "obs_dim": info.obs_dim,
             "n_actions": info.n_actions,
+            "actions": info.action_text,
             "max_episode_steps": info.max_episode_steps,
             "solved_threshold": run_jsons[0]["solved_threshold"],
         },

@@ -123,7 +123,7 @@ def build_context(summary_dirs: list[Path], rollout_dirs: list[Path], config: di
             {
                 "id": env_info["id"],
                 "obs_dim": env_info["obs_dim"],
-                "n_actions": env_info["n_actions"],
+                "actions": env_info["actions"],
                 "max_steps": env_info["max_episode_steps"],
                 "threshold_text": "none" if threshold is None else f"{threshold:g}",
                 "random_mean": f"{random_row['final_mean'].iloc[0]:.1f}" if len(random_row) else "not run",

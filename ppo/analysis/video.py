@@ -6,6 +6,7 @@ first fixed evaluation seed, so the recording is one of the episodes the final e
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,18 +35,32 @@ class Recording:
     fps: int
 
 
+def frame_step(env: gym.Env) -> int:
+    """Keep every n-th frame. MuJoCo renders in software here (EGL through Mesa, a few dozen 480x480 frames
+    per second), so its episodes keep at most about 300 frames at no more than ~30 frames per second of
+    video; the classic Box2D and pygame envs render fast and keep every frame."""
+    if not hasattr(env.unwrapped, "mujoco_renderer"):
+        return 1
+    fps = env.metadata.get("render_fps", 30)
+    max_steps = env.spec.max_episode_steps if env.spec is not None and env.spec.max_episode_steps else 1000
+    return max(1, round(fps / 30), math.ceil(max_steps / 300))
+
+
 def record_episode(env_id: str, act: PolicyFn) -> Recording:
+    """One episode from the first evaluation seed, rendering only the frames kept (frame_step)."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame without a display
     env = gym.make(env_id, render_mode="rgb_array")
+    keep_every = frame_step(env)
     obs, _ = env.reset(seed=EVAL_SEED_BASE)
     frames, total, length, done = [env.render()], 0.0, 0, False
     while not done:
-        obs, reward, terminated, truncated, _ = env.step(int(act(obs[None])[0]))
-        frames.append(env.render())
+        obs, reward, terminated, truncated, _ = env.step(act(obs[None])[0])
         total += float(reward)
         length += 1
         done = terminated or truncated
-    fps = int(env.metadata.get("render_fps", 30))
+        if length % keep_every == 0 or done:
+            frames.append(env.render())
+    fps = max(1, round(env.metadata.get("render_fps", 30) / keep_every))
     env.close()
     return Recording(frames, total, length, fps)
 

@@ -22,8 +22,8 @@ import torch
 class RolloutBatch(NamedTuple):
     """Flattened valid transitions of one rollout, ready for minibatching. All tensors have length N."""
 
-    obs: torch.Tensor  # (N, obs_dim) float32
-    actions: torch.Tensor  # (N,) int64
+    obs: torch.Tensor  # (N, obs_dim) float32, as the policy sees them (normalized when it normalizes)
+    actions: torch.Tensor  # (N,) int64 or (N, action_dim) float32, as sampled (unclipped)
     log_probs: torch.Tensor  # (N,) log pi_old(a|s)
     values: torch.Tensor  # (N,) V_old(s)
     advantages: torch.Tensor  # (N,) GAE(gamma, lambda)
@@ -31,11 +31,11 @@ class RolloutBatch(NamedTuple):
 
 
 class RolloutBuffer:
-    def __init__(self, n_steps: int, n_envs: int, obs_dim: int):
+    def __init__(self, n_steps: int, n_envs: int, obs_dim: int, action_shape: tuple[int, ...] = (), action_dtype=torch.int64):
         self.n_steps, self.n_envs = n_steps, n_envs
         shape = (n_steps, n_envs)
         self.obs = torch.zeros((*shape, obs_dim), dtype=torch.float32)
-        self.actions = torch.zeros(shape, dtype=torch.int64)
+        self.actions = torch.zeros((*shape, *action_shape), dtype=action_dtype)
         self.log_probs = torch.zeros(shape, dtype=torch.float32)
         self.values = torch.zeros(shape, dtype=torch.float32)
         self.rewards = np.zeros(shape, dtype=np.float32)
@@ -102,7 +102,7 @@ class RolloutBuffer:
         self.pos = 0
         return RolloutBatch(
             obs=self.obs.reshape(-1, self.obs.shape[-1])[mask],
-            actions=self.actions.reshape(-1)[mask],
+            actions=self.actions.reshape(-1, *self.actions.shape[2:])[mask],
             log_probs=self.log_probs.reshape(-1)[mask],
             values=self.values.reshape(-1)[mask],
             advantages=torch.from_numpy(self.advantages.reshape(-1))[mask],

@@ -1,4 +1,4 @@
-"""Actor and critic: two MLPs over the same observation (no shared parameters), categorical actions.
+"""Actor and critic: two MLPs over the same observation (no shared parameters), any action distribution.
 
 Two implementations of one network, over one set of weights:
 - ActorCritic (torch): the update's forward and backward passes, on minibatches.
@@ -7,8 +7,12 @@ Two implementations of one network, over one set of weights:
   arithmetic; the same forward in NumPy takes a fraction of the time. It reads the torch parameters'
   memory through NumPy views, so it always acts with the weights the optimizer just wrote.
 
-The categorical distribution is written out (log_softmax, gather, inverse-CDF sampling) instead of
-building a torch.distributions.Categorical per call: same numbers, fewer ops and objects.
+Actions come from distributions.py (categorical or diagonal Gaussian): the actor's head outputs its
+parameters (logits or the mean), and a Gaussian's log standard deviation is one more parameter here.
+
+Observation normalization, when on, belongs to the policy: its running mean and variance are buffers of
+this module, saved in model.pt with the weights, and NumpyActorCritic applies them to raw observations
+(normalize). The torch forward takes normalized observations, as the rollout buffer stores them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ppo.agents.ppo.distributions import Categorical, DiagGaussian, make_distribution
+from ppo.agents.ppo.normalization import RunningMeanStd
 from ppo.agents.ppo.optim import flatten_parameters
 from ppo.envs import EnvInfo
 from ppo.run.directory import load_model
@@ -33,7 +39,7 @@ NUMPY_ACTIVATIONS = {"tanh": lambda x: np.tanh(x, out=x), "relu": lambda x: np.m
 class PolicyStep(NamedTuple):
     """What the rollout stores from one forward pass over the vector env's observations."""
 
-    actions: np.ndarray  # (n_envs,) int64
+    actions: np.ndarray  # (n_envs,) int64 or (n_envs, action_dim) float32, as sampled (never clipped)
     log_probs: np.ndarray  # (n_envs,) float32 log pi(a|s) under the acting policy
     values: np.ndarray  # (n_envs,) float32 V(s)
 
@@ -51,34 +57,70 @@ def _orthogonal(shape: tuple[int, int], gain: float) -> torch.Tensor:
     return weight.T.contiguous()
 
 
+def _pytorch_default(shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """An (in, out) weight and its bias as nn.Linear initializes them: U(-1/sqrt(in), 1/sqrt(in)) for both
+    (kaiming_uniform with a = sqrt(5))."""
+    bound = 1.0 / np.sqrt(shape[0])
+    return torch.empty(shape).uniform_(-bound, bound), torch.empty(shape[1]).uniform_(-bound, bound)
+
+
 class ActorCritic(nn.Module):
     """Two MLPs of the same shape, one for the policy and one for the value, that share no parameters.
 
     Speed: their hidden layers are stored stacked, weight (2, n_in, n_out) with slot 0 = actor and
     slot 1 = critic, so one batched matmul (baddbmm) runs a layer of both networks. That halves the op
     count of every forward and backward pass, which on one CPU core costs as much as the arithmetic.
+
+    `action` is a distribution (distributions.py) or, for discrete actions, the number of actions.
     """
 
-    def __init__(self, obs_dim: int, n_actions: int, net_arch: tuple[int, ...] = (64, 64), activation: str = "tanh"):
+    def __init__(
+        self,
+        obs_dim: int,
+        action: int | Categorical | DiagGaussian,
+        net_arch: tuple[int, ...] = (64, 64),
+        activation: str = "tanh",
+        *,
+        ortho_init: bool = True,
+        log_std_init: float = 0.0,
+        normalize_observation: bool = False,
+    ):
         super().__init__()
-        self.obs_dim, self.n_actions, self.net_arch = obs_dim, n_actions, tuple(net_arch)
-        self.activation_name = activation
+        self.distribution = Categorical(action) if isinstance(action, int) else action
+        self.obs_dim, self.net_arch = obs_dim, tuple(net_arch)
+        self.activation_name, self.ortho_init = activation, ortho_init
         self.activation = ACTIVATION_FUNCTIONS[activation]
-        sizes = [obs_dim, *net_arch]
-        # Detail: orthogonal init with gain sqrt(2) on hidden layers, 0.01 on the policy head (a near-
-        # uniform initial policy), 1 on the value head; biases 0.
-        self.hidden_weights = nn.ParameterList(
-            nn.Parameter(torch.stack([_orthogonal((n_in, n_out), np.sqrt(2)) for _ in range(2)]))
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])
-        )
-        self.hidden_biases = nn.ParameterList(nn.Parameter(torch.zeros(2, 1, n_out)) for n_out in net_arch)
-        self.policy_weight = nn.Parameter(_orthogonal((net_arch[-1], n_actions), 0.01))
-        self.policy_bias = nn.Parameter(torch.zeros(n_actions))
-        self.value_weight = nn.Parameter(_orthogonal((net_arch[-1], 1), 1.0))
-        self.value_bias = nn.Parameter(torch.zeros(1))
+        sizes, head = [obs_dim, *net_arch], self.distribution.head_size
+        if ortho_init:
+            # Detail: orthogonal init with gain sqrt(2) on hidden layers, 0.01 on the policy head (a near-
+            # uniform initial policy, or a Gaussian mean near 0), 1 on the value head; biases 0.
+            hidden = [
+                (torch.stack([_orthogonal((n_in, n_out), np.sqrt(2)) for _ in range(2)]), torch.zeros(2, 1, n_out))
+                for n_in, n_out in zip(sizes[:-1], sizes[1:])
+            ]
+            policy_head = (_orthogonal((net_arch[-1], head), 0.01), torch.zeros(head))
+            value_head = (_orthogonal((net_arch[-1], 1), 1.0), torch.zeros(1))
+        else:  # PyTorch's default init (rl-zoo's ortho_init: false), e.g. the zoo's MuJoCo settings
+            hidden = []
+            for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+                actor, critic = _pytorch_default((n_in, n_out)), _pytorch_default((n_in, n_out))
+                hidden.append((torch.stack([actor[0], critic[0]]), torch.stack([actor[1], critic[1]])[:, None]))
+            policy_head, value_head = _pytorch_default((net_arch[-1], head)), _pytorch_default((net_arch[-1], 1))
+        self.hidden_weights = nn.ParameterList(nn.Parameter(w) for w, _ in hidden)
+        self.hidden_biases = nn.ParameterList(nn.Parameter(b) for _, b in hidden)
+        self.policy_weight, self.policy_bias = nn.Parameter(policy_head[0]), nn.Parameter(policy_head[1])
+        self.value_weight, self.value_bias = nn.Parameter(value_head[0]), nn.Parameter(value_head[1])
+        # Detail: a state-independent, learnable log standard deviation per action dimension (Gaussian only).
+        self.log_std = nn.Parameter(torch.full((head,), float(log_std_init))) if self.continuous else None
         # All parameters live in one flat tensor, their gradients in another (see ppo/optim.py). Loading a
         # state dict copies into these tensors in place, so the layout survives it.
         self.flat_parameters, self.flat_gradient = flatten_parameters(self)
+        # Observation statistics (not parameters: the optimizer never sees them); updated in place by training.
+        self.obs_rms = RunningMeanStd.in_module(self, "obs", (obs_dim,)) if normalize_observation else None
+
+    @property
+    def continuous(self) -> bool:
+        return isinstance(self.distribution, DiagGaussian)
 
     def _hidden(self, obs: torch.Tensor) -> torch.Tensor:
         """(2, B, last hidden size): features of the actor (slot 0) and of the critic (slot 1)."""
@@ -88,40 +130,57 @@ class ActorCritic(nn.Module):
         return h
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(normalized log-probabilities of every action (B, A), values (B,))."""
+        """(the distribution's parameters from the actor's head: logits (B, A) or means (B, action_dim);
+        values (B,)), for normalized observations."""
         actor_features, critic_features = self._hidden(obs).unbind(0)  # one backward op (stack), not two
-        logits = torch.addmm(self.policy_bias, actor_features, self.policy_weight)
+        head = torch.addmm(self.policy_bias, actor_features, self.policy_weight)
         values = torch.addmm(self.value_bias, critic_features, self.value_weight).squeeze(-1)
-        return logits.log_softmax(-1), values
+        return head, values
 
     def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor) -> ActionEvaluation:
         """log pi(a|s), entropy H(pi(.|s)) and V(s), with gradients, for the update."""
-        log_pi, values = self(obs)
-        entropy = -(log_pi.exp() * log_pi).sum(-1)
-        return ActionEvaluation(log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy, values)
+        head, values = self(obs)
+        log_probs, entropy = self.distribution.log_prob_and_entropy(head, self.log_std, actions)
+        return ActionEvaluation(log_probs, entropy, values)
 
-    def saved(self, env_id: str) -> dict:
-        """model.pt's content: what rebuilds this network (load_policy) and its weights."""
+    def saved(self, info: EnvInfo) -> dict:
+        """model.pt's content: what rebuilds this network (load_policy), its weights and its observation
+        statistics (in the state dict)."""
         return {
-            "env_id": env_id,
+            "env_id": info.env_id,
             "obs_dim": self.obs_dim,
-            "n_actions": self.n_actions,
+            "action_space": _action_space(info),
             "net_arch": list(self.net_arch),
             "activation": self.activation_name,
+            "ortho_init": self.ortho_init,
+            "normalize_observation": self.obs_rms is not None,
             "state_dict": {k: v.clone() for k, v in self.state_dict().items()},
         }
 
 
-def load_policy(run_dir: str | Path, obs_dim: int, n_actions: int) -> ActorCritic:
+def _action_space(info: EnvInfo) -> dict:
+    return {"n_actions": info.n_actions, "action_dim": info.action_dim, "low": info.action_low, "high": info.action_high}
+
+
+def load_policy(run_dir: str | Path, info: EnvInfo) -> ActorCritic:
     """The network saved in run_dir/model.pt, checked to fit the env it is about to act in."""
     saved = load_model(run_dir)
     path = Path(run_dir) / "model.pt"
-    if (saved["obs_dim"], saved["n_actions"]) != (obs_dim, n_actions):
+    space = {k: (list(v) if isinstance(v, tuple) else v) for k, v in _action_space(info).items()}
+    saved_space = {k: (list(v) if isinstance(v, tuple) else v) for k, v in saved["action_space"].items()}
+    if saved["obs_dim"] != info.obs_dim or saved_space != space:
         raise ValueError(
-            f"{path} was trained on {saved['env_id']} (obs size {saved['obs_dim']}, {saved['n_actions']} actions); "
-            f"this env needs obs size {obs_dim} and {n_actions} actions"
+            f"{path} was trained on {saved['env_id']} (obs size {saved['obs_dim']}, actions {_space_text(saved_space)}); "
+            f"{info.env_id} needs obs size {info.obs_dim} and actions {_space_text(space)}"
         )
-    policy = ActorCritic(obs_dim, n_actions, tuple(saved["net_arch"]), saved["activation"])
+    policy = ActorCritic(
+        info.obs_dim,
+        make_distribution(info),
+        tuple(saved["net_arch"]),
+        saved["activation"],
+        ortho_init=saved["ortho_init"],
+        normalize_observation=saved["normalize_observation"],
+    )
     try:
         policy.load_state_dict(saved["state_dict"])
     except RuntimeError as err:
@@ -129,21 +188,29 @@ def load_policy(run_dir: str | Path, obs_dim: int, n_actions: int) -> ActorCriti
     return policy.eval()
 
 
+def _space_text(space: dict) -> str:
+    if space["n_actions"] is not None:
+        return f"{space['n_actions']} discrete"
+    return f"{space['action_dim']}-dim continuous in [{min(space['low']):g}, {max(space['high']):g}]"
+
+
 def greedy_policy(policy: ActorCritic) -> PolicyFn:
-    """argmax over the actor's logits: the deterministic policy that evaluation scores."""
+    """The deterministic policy that evaluation scores: the most likely action (argmax of the logits, or
+    the Gaussian's mean clipped to the bounds), from raw observations."""
     return NumpyActorCritic(policy).greedy
 
 
 def saved_greedy_policy(run_dir: str | Path, info: EnvInfo, seed: int = 0) -> PolicyFn:
     """The registry's `actor` of every PPO agent: the greedy policy of a finished run."""
-    return greedy_policy(load_policy(run_dir, info.obs_dim, info.n_actions))
+    return greedy_policy(load_policy(run_dir, info))
 
 
 class NumpyActorCritic:
-    """ActorCritic's forward pass in NumPy, for acting: sampling during collection, argmax in evaluation.
+    """ActorCritic's forward pass in NumPy, for acting: sampling during collection, the mode in evaluation.
 
-    Holds NumPy views of the torch parameters (no copy): in-place optimizer steps show up here at once.
-    Sampling draws from its own seeded NumPy generator, so collection is reproducible.
+    Holds NumPy views of the torch parameters and observation statistics (no copy): in-place optimizer
+    steps and statistics updates show up here at once. Sampling draws from its own seeded NumPy
+    generator, so collection is reproducible.
     """
 
     def __init__(self, policy: ActorCritic, seed: int = 0):
@@ -153,42 +220,42 @@ class NumpyActorCritic:
         self.hidden = [(view(w), view(b)) for w, b in zip(policy.hidden_weights, policy.hidden_biases)]
         self.policy_weight, self.policy_bias = view(policy.policy_weight), view(policy.policy_bias)
         self.value_weight, self.value_bias = view(policy.value_weight), view(policy.value_bias)
+        self.log_std = None if policy.log_std is None else view(policy.log_std)
+        self.obs_rms = policy.obs_rms
+        self.distribution = policy.distribution
         self.activation = NUMPY_ACTIVATIONS[policy.activation_name]
         self.rng = np.random.default_rng(seed)
 
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        """The policy's input for raw env observations: float32, normalized when the policy normalizes."""
+        obs = obs.astype(np.float32, copy=False)
+        return obs if self.obs_rms is None else self.obs_rms.normalize(obs)
+
     def _hidden(self, obs: np.ndarray) -> np.ndarray:
-        h = obs.astype(np.float32, copy=False)
+        h = obs
         for weight, bias in self.hidden:
             h = np.matmul(h, weight)  # (B, in) or (2, B, in) @ (2, in, out) -> (2, B, out)
             h += bias
             self.activation(h)
         return h
 
-    def _logits(self, features: np.ndarray) -> np.ndarray:
+    def _head(self, features: np.ndarray) -> np.ndarray:
         return features[0] @ self.policy_weight + self.policy_bias
 
     def _values(self, features: np.ndarray) -> np.ndarray:
         return (features[1] @ self.value_weight + self.value_bias)[:, 0]
 
-    def greedy(self, obs: np.ndarray) -> np.ndarray:
-        """argmax_a pi(a|s): the deterministic policy used for evaluation."""
-        return self._logits(self._hidden(obs)).argmax(-1)
+    def greedy(self, raw_obs: np.ndarray) -> np.ndarray:
+        """The deterministic policy used for evaluation, on raw env observations; actions as env.step takes them."""
+        mode = self.distribution.mode(self._head(self._hidden(self.normalize(raw_obs))))
+        return self.distribution.to_env(mode)
 
     def values(self, obs: np.ndarray) -> np.ndarray:
+        """V(s) of normalized observations (normalize())."""
         return self._values(self._hidden(obs))
 
     def act(self, obs: np.ndarray) -> PolicyStep:
-        """Sample a ~ pi(.|s) for a batch of observations; log pi(a|s) and V(s) with it."""
+        """Sample a ~ pi(.|s) for a batch of normalized observations (normalize()); log pi(a|s) and V(s) with it."""
         features = self._hidden(obs)
-        logits, values = self._logits(features), self._values(features)
-        logits -= logits.max(-1, keepdims=True)  # softmax of shifted logits: no overflow in exp
-        unnormalized = np.exp(logits)
-        total = unnormalized.sum(-1, keepdims=True)
-        # Inverse-CDF sampling: the first action whose cumulative (unnormalized) probability exceeds
-        # u * total, u ~ U(0, 1). The clamp guards against u * total rounding above the last cumsum.
-        threshold = self.rng.random((len(logits), 1), dtype=np.float32) * total
-        actions = (np.cumsum(unnormalized, -1) < threshold).sum(-1)
-        np.minimum(actions, logits.shape[-1] - 1, out=actions)
-        # log pi(a|s) = shifted logit of a - log(sum of exp(shifted logits))
-        log_probs = np.take_along_axis(logits, actions[:, None], -1)[:, 0] - np.log(total[:, 0])
-        return PolicyStep(actions, log_probs, values)
+        actions, log_probs = self.distribution.sample(self._head(features), self.log_std, self.rng)
+        return PolicyStep(actions, log_probs, self._values(features))

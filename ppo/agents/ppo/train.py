@@ -10,6 +10,8 @@ import numpy as np
 import torch
 
 from ppo.agents.ppo.buffer import RolloutBuffer
+from ppo.agents.ppo.distributions import make_distribution
+from ppo.agents.ppo.normalization import RewardScaler
 from ppo.agents.ppo.optim import FlatAdam
 from ppo.agents.ppo.policy import ActorCritic, NumpyActorCritic
 from ppo.agents.ppo.update import ppo_update
@@ -27,16 +29,26 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
     info = env_info(env_id)
     envs = make_vec_env(env_id, hp.n_envs)
     evaluator = Evaluator(env_id, evaluation.width)
-    policy = ActorCritic(info.obs_dim, info.n_actions, hp.net_arch, hp.activation)
+    distribution = make_distribution(info)
+    policy = ActorCritic(
+        info.obs_dim,
+        distribution,
+        hp.net_arch,
+        hp.activation,
+        ortho_init=hp.ortho_init,
+        log_std_init=hp.log_std_init,
+        normalize_observation=hp.normalize_observation,
+    )
     # Detail: Adam with eps=1e-5 (the PPO reference implementation's value, not PyTorch's 1e-8).
     optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=1e-5)
     # Acting (collection, evaluation) runs the same weights in NumPy: see networks.py for why.
     actor = NumpyActorCritic(policy, seed)
-    buffer = RolloutBuffer(hp.n_steps, hp.n_envs, info.obs_dim)
+    buffer = RolloutBuffer(hp.n_steps, hp.n_envs, info.obs_dim, distribution.action_shape, distribution.action_dtype)
+    scale_rewards = RewardScaler(hp.n_envs, hp.gamma) if hp.normalize_reward else None
     log = RunLog(hp.n_envs, evaluator, evaluation, progress)
     act_greedy = actor.greedy
 
-    obs = envs.reset(seed=seed)[0].astype(np.float32, copy=False)
+    raw_obs = envs.reset(seed=seed)[0]
     valid = np.ones(hp.n_envs, dtype=bool)  # False where obs is a final obs awaiting autoreset
     step = 0
     log.start(act_greedy)
@@ -51,15 +63,22 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
 
         timer.restart()
         for _ in range(hp.n_steps):
+            if policy.obs_rms is not None:
+                # Detail: observation normalization; the statistics first take in what the policy sees now.
+                policy.obs_rms.update(raw_obs)
+            obs = actor.normalize(raw_obs)
             actions, log_probs, values = actor.act(obs)
             timer.lap("inference")
-            next_obs, rewards, terminated, truncated, _ = envs.step(actions)
+            # Detail: continuous actions are clipped to the bounds for the env only; the buffer keeps the sample.
+            raw_obs, rewards, terminated, truncated, _ = envs.step(distribution.to_env(actions))
             timer.lap("env")
             step += hp.n_envs
+            log.track(rewards, terminated, truncated, valid, step)  # the env's raw rewards
+            if scale_rewards is not None:
+                # Detail: reward scaling by the running std of the discounted return (normalization.py).
+                rewards = scale_rewards(rewards, terminated | truncated, valid)
             buffer.add(obs, actions, log_probs, values, rewards, terminated, truncated, valid)
-            log.track(rewards, terminated, truncated, valid, step)
             valid = ~(terminated | truncated)
-            obs = next_obs.astype(np.float32, copy=False)
             timer.lap("storage")
 
         # Numerical guard, once per rollout rather than per step: one op over the whole buffer.
@@ -69,7 +88,7 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
             )
         # Bootstrap: V(obs after the rollout); under NEXT_STEP autoreset this is V(final obs) for an env
         # whose episode ended on the last step, which is what a truncation needs.
-        buffer.compute_returns_and_advantage(actor.values(obs), hp.gamma, hp.gae_lambda)
+        buffer.compute_returns_and_advantage(actor.values(actor.normalize(raw_obs)), hp.gamma, hp.gae_lambda)
         try:
             stats = ppo_update(policy, optimizer, buffer.get(), hp, generator, clip_range)
         except FloatingPointError as err:
@@ -81,5 +100,5 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
     result = log.finish(act_greedy)
     evaluator.close()
     result.phase_seconds = timer.seconds
-    result.model = policy.saved(env_id)
+    result.model = policy.saved(info)
     return result

@@ -1,0 +1,80 @@
+"""Observation and reward normalization (rl-baselines3-zoo's `normalize: true`, split in two settings).
+
+- Observations: (obs - running mean) / sqrt(running variance + 1e-8), clipped to +-10. The statistics
+  belong to the policy (buffers of the torch module, saved in model.pt), so evaluation, videos and any
+  later use feed raw observations and get the training-time normalization, frozen.
+- Rewards: divided by the running standard deviation of the discounted return, clipped to +-10; the
+  return restarts at every episode end (termination or truncation) and all envs share one statistic, as
+  Stable-Baselines3's VecNormalize does (Gymnasium 1.x's NormalizeReward restarts only on termination and
+  keeps statistics per env). Only the rewards the update learns from are scaled: logs and evaluations
+  always record the env's raw rewards.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+EPSILON = 1e-8
+CLIP = 10.0
+
+
+class RunningMeanStd:
+    """Mean and variance of every sample seen so far, merged batch by batch (Chan et al.'s parallel
+    algorithm, as SB3's RunningMeanStd), in float64. The arrays are updated in place, so they can be
+    NumPy views of a torch module's buffers."""
+
+    def __init__(self, mean: np.ndarray, var: np.ndarray, count: np.ndarray):
+        self.mean, self.var, self.count = mean, var, count
+
+    @classmethod
+    def new(cls, shape: tuple[int, ...]) -> RunningMeanStd:
+        # count starts at a tiny epsilon (SB3's 1e-4) so the first batch's statistics dominate at once.
+        return cls(np.zeros(shape), np.ones(shape), np.full((), 1e-4))
+
+    @classmethod
+    def in_module(cls, module: nn.Module, prefix: str, shape: tuple[int, ...]) -> RunningMeanStd:
+        """Statistics stored as buffers `{prefix}_mean`, `{prefix}_var`, `{prefix}_count` of `module`
+        (saved in its state dict; load_state_dict copies into them in place, so the views stay valid)."""
+        fresh = cls.new(shape)
+        arrays = {}
+        for name, value in (("mean", fresh.mean), ("var", fresh.var), ("count", fresh.count)):
+            module.register_buffer(f"{prefix}_{name}", torch.from_numpy(value))
+            arrays[name] = getattr(module, f"{prefix}_{name}").numpy()
+        return cls(arrays["mean"], arrays["var"], arrays["count"])
+
+    def update(self, batch: np.ndarray) -> None:
+        """Merge a batch of samples (first axis = samples) into the statistics."""
+        if len(batch) == 0:
+            return
+        batch_mean, batch_var, batch_count = batch.mean(0), batch.var(0), len(batch)
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        m2 = self.var * self.count + batch_var * batch_count + delta * delta * self.count * batch_count / total
+        self.mean += delta * batch_count / total
+        self.var[...] = m2 / total
+        self.count[...] = total
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """(x - mean) / sqrt(var + 1e-8), clipped to +-10, as float32."""
+        out = ((x - self.mean) / np.sqrt(self.var + EPSILON)).astype(np.float32)
+        return np.clip(out, -CLIP, CLIP, out=out)
+
+
+class RewardScaler:
+    """r / sqrt(Var[discounted return] + 1e-8), clipped to +-10, for a vector of n_envs envs."""
+
+    def __init__(self, n_envs: int, gamma: float):
+        self.gamma = gamma
+        self.rms = RunningMeanStd.new(())
+        self.returns = np.zeros(n_envs)  # the discounted return of each env's current episode so far
+
+    def __call__(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Scale one vector step's rewards. Autoreset steps (valid=False) are no transition: their (zero)
+        reward neither enters the return nor the statistics."""
+        self.returns[valid] = self.returns[valid] * self.gamma + rewards[valid]
+        self.rms.update(self.returns[valid])
+        scaled = (rewards / np.sqrt(self.rms.var + EPSILON)).astype(np.float32)
+        self.returns[done] = 0.0
+        return np.clip(scaled, -CLIP, CLIP, out=scaled)
