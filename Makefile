@@ -23,11 +23,14 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP)  ## create .venv with the pinned stack
 
-# Debian's Chromium and its driver, for the browser test of the HTML report (apt needs root).
+# Debian packages, installed when missing (apt needs root): Chromium and its driver for the browser test of the
+# HTML report; Mesa's EGL (libEGL through glvnd, the Mesa vendor, the software rasterizer) for MuJoCo's
+# headless renderer (MUJOCO_GL=egl; `libosmesa6` is the fallback for MUJOCO_GL=osmesa).
+EGL_OK := test -e /usr/share/glvnd/egl_vendor.d/50_mesa.json && ldconfig -p | grep -q 'libEGL.so.1 ' && ldconfig -p | grep -q 'libOpenGL.so.0 '
 system-deps:  ## install the Debian packages the tests need, when missing
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && $(EGL_OK) || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    chromium chromium-driver fonts-dejavu-core; }
+	    chromium chromium-driver fonts-dejavu-core libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libglx-mesa0; }
 
 lint: $(STAMP)  ## ruff, snakemake --lint, snakefmt --check
 	$(BIN)/ruff check ppo tests
@@ -64,7 +67,7 @@ publish: report  ## public/: a static site (index.html at its root) and public/r
 	$(BIN)/snakemake --report public/report.zip
 
 lock: $(STAMP)  ## regenerate requirements.lock from the current .venv
-	{ head -2 requirements.lock; $(BIN)/pip freeze | grep -v -E '^(-e|ppo-bench)' | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements.lock.new
+	{ head -2 requirements.lock; $(BIN)/pip freeze | grep -v -E '^(-e|ppo-bench|# Editable)' | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:  ## remove generated results (keeps .venv)

@@ -47,7 +47,7 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"envs.{env}: {err}") from None
         if env_id != env:
             raise ConfigError(f"envs.{env}: write the id Gymnasium knows, {env_id!r}, so result paths are unambiguous")
-        for agent in config["agents"]:
+        for agent in env_agents(config, env):
             try:
                 resolve(agent, env, hyperparameters(config, env, agent))
             except ConfigError as err:
@@ -62,6 +62,16 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"rollouts.agents: {', '.join(missing)} not in agents {config['agents']}; allowed: a subset of agents"
         )
+
+
+def env_agents(config: dict[str, Any], env: str) -> list[str]:
+    """The agents trained on `env`: its own `agents` list when it has one, else the config's."""
+    return config["envs"][env].get("agents", config["agents"])
+
+
+def rollout_agents(config: dict[str, Any], env: str) -> list[str]:
+    """The agents recorded on `env`: rollouts.agents, as far as they run on it."""
+    return [agent for agent in config["rollouts"]["agents"] if agent in env_agents(config, env)]
 
 
 def hyperparameters(config: dict[str, Any], env: str, agent: str) -> dict[str, Any]:

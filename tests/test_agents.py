@@ -20,6 +20,7 @@ def test_schema_enums_are_the_registry():
     registry = list(AGENTS)
     assert props["agents"]["items"]["enum"] == registry
     assert props["rollouts"]["properties"]["agents"]["items"]["enum"] == registry
+    assert props["envs"]["additionalProperties"]["properties"]["agents"]["items"]["enum"] == registry
     per_env = props["envs"]["additionalProperties"]["properties"]["hyperparameters"]["properties"]
     assert list(per_env) == registry
 

@@ -141,7 +141,7 @@ def build_context(summary_dirs: list[Path], rollout_dirs: list[Path], config: di
         "notes": config.get("report", {}).get("notes", ""),
         "root": root,
         "envs": envs,
-        "agents": config["agents"],
+        "agents": list(dict.fromkeys(all_tables["agent"])),
         "seeds": config["seeds"],
         "final_episodes": config["evaluation"]["final_episodes"],
         "eval_episodes": config["evaluation"]["episodes"],

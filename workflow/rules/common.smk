@@ -11,7 +11,9 @@ from ppo.analysis import FIGURE_NAMES as FIGURES
 from ppo.workflow_config import (
     check_config,
     coerce_command_line,
+    env_agents,
     hyperparameters,
+    rollout_agents,
     schema_error_line,
     train_arguments,
 )
@@ -38,7 +40,6 @@ except ConfigError as err:
 
 
 ENVS = list(config["envs"])
-AGENTS = config["agents"]
 SEEDS = config["seeds"]
 
 
@@ -65,7 +66,10 @@ def run_files(env, agent, seed):
 def get_env_runs(env):
     """Every run file of one env: all agents x seeds."""
     return [
-        f for agent in AGENTS for seed in SEEDS for f in run_files(env, agent, seed)
+        f
+        for agent in env_agents(config, env)
+        for seed in SEEDS
+        for f in run_files(env, agent, seed)
     ]
 
 
@@ -117,7 +121,7 @@ def get_report_inputs(envs):
         "rollouts": [
             f"report/media/{env}/{agent}.{ext}"
             for env in envs
-            for agent in config["rollouts"]["agents"]
+            for agent in rollout_agents(config, env)
             for ext in ("gif", "mp4", "json")
         ],
     }
