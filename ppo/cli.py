@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = verbs.add_parser(
         "bench", help="training speed side by side: raw vector env, our PPO, Stable-Baselines3 PPO (same settings)"
     )
-    bench.add_argument("--envs", nargs="+", default=None, help="Gymnasium ids (default CartPole-v1 LunarLander-v3)")
+    bench.add_argument("--envs", nargs="+", default=None, help="Gymnasium ids (default: CartPole-v1 LunarLander-v3 LunarLanderContinuous-v3 HalfCheetah-v5)")
     bench.add_argument(
         "--steps", type=_positive_int, default=None, help="env steps per measurement (default: a tenth of the budget)"
     )

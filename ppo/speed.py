@@ -26,7 +26,7 @@ from ppo.run.log import EvalSettings, Progress
 
 # The settings compared: rl-baselines3-zoo's (like for like with SB3, whose zoo they are) and ours.
 PRESETS_COMPARED = ("ppo-zoo", "ppo")
-DEFAULT_ENVS = ("CartPole-v1", "LunarLander-v3")
+DEFAULT_ENVS = ("CartPole-v1", "LunarLander-v3", "LunarLanderContinuous-v3", "HalfCheetah-v5")
 SB3_MISSING = "Stable-Baselines3 is not installed: its column is skipped (pip install -e '.[peers]' to add it)"
 
 
@@ -132,10 +132,13 @@ def sb3_steps_per_second(env_id: str, hp: Hyperparameters, seed: int = 0) -> flo
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
 
     torch.set_num_threads(1)
     # render_mode=None: SB3 defaults to rgb_array, rendering every step (see the module docstring).
     envs = sb3_make_vec_env(env_id, n_envs=hp.n_envs, seed=seed, env_kwargs={"render_mode": None})
+    if hp.normalize_observation or hp.normalize_reward:  # the zoo's `normalize: true`
+        envs = VecNormalize(envs, norm_obs=hp.normalize_observation, norm_reward=hp.normalize_reward, gamma=hp.gamma)
     lr, clip = hp.learning_rate, hp.clip_range
     model = PPO(
         "MlpPolicy",
@@ -155,6 +158,8 @@ def sb3_steps_per_second(env_id: str, hp: Hyperparameters, seed: int = 0) -> flo
         policy_kwargs={
             "net_arch": {"pi": list(hp.net_arch), "vf": list(hp.net_arch)},
             "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[hp.activation],
+            "ortho_init": hp.ortho_init,
+            "log_std_init": hp.log_std_init,
         },
         seed=seed,
         device="cpu",

@@ -10,7 +10,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-ENVS = ("CartPole-v1", "LunarLander-v3")
+ENVS = ("CartPole-v1", "LunarLander-v3", "Hopper-v5")
+# Agents per env in config/smoke.yaml: Hopper-v5 (continuous, MuJoCo) runs the random baseline and ppo only.
+ENV_AGENTS = {"CartPole-v1": ("random", "ppo-article", "ppo"), "LunarLander-v3": ("random", "ppo-article", "ppo")}
+ENV_AGENTS["Hopper-v5"] = ("random", "ppo")
 pytestmark = pytest.mark.slow
 
 
@@ -60,8 +63,10 @@ def test_full_workflow_reuses_the_finished_env_and_writes_everything(workdir):
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert mtimes(workdir / "results/runs/CartPole-v1") == cartpole_before
+    # Only the smoke config's envs: the default config's (Pendulum-v1, ...) are not merged in.
+    assert sorted(p.name for p in (workdir / "results/runs").iterdir()) == sorted(ENVS)
     for env in ENVS:
-        for agent in ("random", "ppo-article", "ppo"):
+        for agent in ENV_AGENTS[env]:
             for seed in (0, 1):
                 run = workdir / f"results/runs/{env}/{agent}/seed{seed}"
                 assert all((run / name).stat().st_size > 0 for name in ("episodes.csv", "evals.csv", "run.json"))
@@ -76,7 +81,8 @@ def test_full_workflow_reuses_the_finished_env_and_writes_everything(workdir):
     readme = (workdir / "report/README.md").read_text()
     assert "figures/LunarLander-v3/learning_curves.png" in readme and "media/CartPole-v1/ppo.gif" in readme
     html = (workdir / "report/index.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 8 and html.count('src="data:video/mp4;base64,') == 4
+    assert "media/Hopper-v5/ppo.gif" in readme
+    assert html.count('src="data:image/png;base64,') == 12 and html.count('src="data:video/mp4;base64,') == 6
 
 
 def test_second_invocation_has_nothing_to_do(workdir):
