@@ -15,6 +15,9 @@ from pathlib import Path
 from ppo.agents import AGENTS, get_agent, resolve
 from ppo.config import Hyperparameters, parse_overrides
 from ppo.envs import EVAL_SEED_BASE, env_info, resolve_env_id
+from ppo.run.checkpoint import handle_sigterm
+
+MAX_SEED = 2**32 - 1  # what every generator here takes (Gymnasium, NumPy, torch)
 
 
 def _non_negative_int(text: str) -> int:
@@ -24,10 +27,24 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is too large; allowed: integers 0 .. {MAX_SEED} (2^32 - 1)")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not positive; allowed: integers >= 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number; allowed: numbers > 0")
     return value
 
 
@@ -58,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=" | ".join(f"{name} ({agent.description})" for name, agent in AGENTS.items()),
     )
     train.add_argument(
-        "--seed", required=True, type=_non_negative_int, help="seeds torch, numpy, the envs and action sampling"
+        "--seed", required=True, type=_seed, help="seeds torch, numpy, the envs and action sampling (0 .. 2^32 - 1)"
     )
     train.add_argument("--out", required=True, help="run directory to write (created if missing)")
     train.add_argument("--total-timesteps", type=_positive_int, help="env steps to train for (overrides the preset)")
@@ -76,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--solved-threshold", type=float, help="evaluation mean that counts as solved (default: Gymnasium's reward_threshold)"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    train.add_argument(
+        "--checkpoint-minutes",
+        type=_positive_float,
+        default=5.0,
+        help="minutes of the run between checkpoints in OUT/checkpoint.pt (default 5; deleted when the run completes)",
+    )
+    train.add_argument(
+        "--checkpoint-iterations", type=_positive_int, help="also checkpoint every this many iterations (rollout + update)"
+    )
+    train.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pt exists (it is deleted)")
 
     evaluate = verbs.add_parser(
         "evaluate",
@@ -117,7 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = verbs.add_parser(
         "bench", help="training speed side by side: raw vector env, our PPO, Stable-Baselines3 PPO (same settings)"
     )
-    bench.add_argument("--envs", nargs="+", default=None, help="Gymnasium ids (default: CartPole-v1 LunarLander-v3 LunarLanderContinuous-v3 HalfCheetah-v5)")
+    bench.add_argument(
+        "--envs",
+        nargs="+",
+        default=None,
+        help="Gymnasium ids (default: CartPole-v1 LunarLander-v3 LunarLanderContinuous-v3 HalfCheetah-v5)",
+    )
     bench.add_argument(
         "--steps", type=_positive_int, default=None, help="env steps per measurement (default: a tenth of the budget)"
     )
@@ -128,21 +160,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _exit_on_sigterm(signum, frame) -> None:
-    # SIGTERM (a scheduler cancelling the job, `kill`) would end Python without unwinding; raising
-    # SystemExit instead runs the `finally` blocks that delete half-written temporary files.
-    raise SystemExit(128 + signal.SIGTERM)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        # SIGTERM (a scheduler preempting or cancelling the job, `kill`) would end Python without unwinding:
+        # the handler exits through SystemExit (so `finally` blocks delete temporary files), or lets a running
+        # training loop save a checkpoint first.
+        signal.signal(signal.SIGTERM, handle_sigterm)
     try:
         return COMMANDS[args.verb](args)
     except KeyboardInterrupt:
-        print("error: interrupted; no results were written (a rerun starts from scratch)", file=sys.stderr)
+        print(
+            "error: interrupted; no results were written (a rerun resumes from the last checkpoint, if any)", file=sys.stderr
+        )
         return 128 + signal.SIGINT
     except (ValueError, OSError) as err:  # bad input (ConfigError, EnvError, ResultsError are ValueErrors)
         print(f"error: {err}", file=sys.stderr)
@@ -153,9 +184,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ppo import __version__
     from ppo.run.atomic import check_writable_dir
+    from ppo.run.checkpoint import Checkpointer, CheckpointSettings, stop_at_safe_points
     from ppo.run.directory import write_run
     from ppo.run.log import EvalSettings, Progress
+    from ppo.run.provenance import git_commit
 
     # Everything is checked before anything is written or any env step is taken.
     env_id, notice = resolve_env_id(args.env)
@@ -177,8 +211,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         threshold=info.solved_threshold if args.solved_threshold is None else args.solved_threshold,
     )
     progress = Progress(hp.trained_timesteps, f"{args.agent} {env_id} seed {args.seed}", enabled=not args.quiet)
-    result = get_agent(args.agent).train(env_id, hp, args.seed, evaluation, progress)
-
     meta = {
         "env": env_id,
         "env_requested": args.env,
@@ -189,7 +221,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         "evaluation": {**evaluation.__dict__, "seed_base": EVAL_SEED_BASE},
         "solved_threshold": evaluation.threshold,
     }
+    # A checkpoint resumes only a run of the same env, agent, seed, settings, evaluation and code.
+    identity = {key: meta[key] for key in ("env", "agent", "seed", "hyperparameters", "evaluation")}
+    identity["code"] = f"ppo {__version__}, commit {git_commit()}"
+    settings = CheckpointSettings(60 * args.checkpoint_minutes, args.checkpoint_iterations, resume=not args.no_resume)
+    checkpoints = Checkpointer(args.out, identity, settings)
+    with stop_at_safe_points():
+        result = get_agent(args.agent).train(env_id, hp, args.seed, evaluation, progress, checkpoints)
     run_json = write_run(args.out, result, meta)
+    checkpoints.remove()  # the run is complete: run.json is written
     final = run_json["final_eval"]
     print(
         f"{args.agent} {env_id} seed {args.seed}: final greedy return {final['mean_return']:.1f} ± {final['std_return']:.1f} "

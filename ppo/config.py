@@ -110,17 +110,20 @@ def _check_types(hp: Hyperparameters) -> None:
         if value is None:
             ok = allows_none
         elif f.name == "net_arch":
-            ok = len(value) > 0 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+            ok = isinstance(value, (list, tuple)) and len(value) > 0
+            ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
         elif str(f.type).startswith("int"):
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif str(f.type).startswith("float"):
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and not math.isfinite(value):  # YAML reads .inf and .nan; no setting means them
+                raise ConfigError(f"{f.name}={value!r} is not finite; allowed: a finite number")
         elif str(f.type).startswith("bool"):
             ok = isinstance(value, bool)
         else:
             ok = isinstance(value, str)
         if not ok:
-            allowed = "a non-empty list of positive integers" if f.name == "net_arch" else _type_name(f)
+            allowed = "a non-empty list of positive integers, e.g. [64, 64]" if f.name == "net_arch" else _type_name(f)
             raise ConfigError(f"{f.name}={value!r} has the wrong type; allowed: {allowed}")
 
 
@@ -143,7 +146,6 @@ def _check_ranges(hp: Hyperparameters) -> None:
     need(hp.vf_coef > 0, "vf_coef", "> 0")
     need(hp.max_grad_norm is None or hp.max_grad_norm > 0, "max_grad_norm", "> 0 or null")
     need(hp.activation in ("tanh", "relu"), "activation", "tanh | relu")
-    need(math.isfinite(hp.log_std_init), "log_std_init", "a finite number")
     need(1 <= hp.batch_size <= hp.rollout_size, "batch_size", f"1 .. n_envs * n_steps = {hp.rollout_size}")
     need(hp.total_timesteps >= hp.rollout_size, "total_timesteps", f">= one rollout, n_envs * n_steps = {hp.rollout_size}")
 

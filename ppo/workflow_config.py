@@ -90,6 +90,11 @@ def train_arguments(config: dict[str, Any], env: str, agent: str) -> str:
     if settings.get("solved_threshold") is not None:
         args.append(f"--solved-threshold={settings['solved_threshold']}")
     args.append(f"--eval-episodes={config['evaluation']['episodes']}")
+    checkpoints = config.get("checkpoints", {})
+    if "minutes" in checkpoints:
+        args.append(f"--checkpoint-minutes={checkpoints['minutes']}")
+    if "iterations" in checkpoints:
+        args.append(f"--checkpoint-iterations={checkpoints['iterations']}")
     args.append(f"--final-eval-episodes={config['evaluation']['final_episodes']}")
     for key, value in sorted(hyperparameters(config, env, agent).items()):
         args.append(f"--set={key}={_yaml_scalar(value)}")

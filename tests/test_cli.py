@@ -16,6 +16,12 @@ BASE = ["train", "--agent", "ppo", "--seed", "0", "--quiet", "--total-timesteps"
         (["--env", "CartPole-v1", "--set", "clip_range=-1"], "clip_range=-1 is out of range; allowed: > 0"),
         (["--env", "CartPole-v1", "--set", "batch_size=100000"], "batch_size=100000 is out of range"),
         (["--env", "CartPole-v1", "--set", "gamma"], "--set 'gamma' is not key=value"),
+        (
+            ["--env", "CartPole-v1", "--set", "net_arch=64"],
+            "net_arch=64 has the wrong type; allowed: a non-empty list of positive",
+        ),
+        (["--env", "CartPole-v1", "--set", "learning_rate=inf"], "learning_rate=inf is not finite; allowed: a finite number"),
+        (["--env", "CartPole-v1", "--set", "log_std_init=.nan"], "log_std_init=nan is not finite; allowed: a finite number"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, message):
@@ -30,6 +36,11 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args
     "args, message",
     [
         (["--seed", "-1"], "argument --seed: -1 is negative; allowed: integers >= 0"),
+        (
+            ["--seed", "99999999999999999999"],
+            "argument --seed: 99999999999999999999 is too large; allowed: integers 0 .. 4294967295",
+        ),
+        (["--checkpoint-minutes", "0"], "argument --checkpoint-minutes: 0 is not a positive number"),
         (["--agent", "dqn"], "argument --agent: invalid choice: 'dqn'"),
         (["--total-timesteps", "0"], "argument --total-timesteps: 0 is not positive"),
     ],

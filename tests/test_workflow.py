@@ -118,8 +118,8 @@ def test_report_loads_in_a_real_browser(workdir):
     from browser import open_page
 
     state = open_page(workdir / "report/index.html", ROOT / "test-artifacts" / "report.png")
-    assert len(state["images"]) == 8 and all(i["complete"] and i["width"] > 0 for i in state["images"]), state["images"]
-    assert len(state["videos"]) == 4 and all(v["width"] > 0 and v["error"] is None for v in state["videos"]), state["videos"]
+    assert len(state["images"]) == 12 and all(i["complete"] and i["width"] > 0 for i in state["images"]), state["images"]
+    assert len(state["videos"]) == 6 and all(v["width"] > 0 and v["error"] is None for v in state["videos"]), state["videos"]
     assert state["console_errors"] == []
     assert (ROOT / "test-artifacts" / "report.png").stat().st_size > 10_000
 
@@ -131,7 +131,7 @@ def test_snakemake_report_archive(workdir):
 
     names = zipfile.ZipFile(workdir / "report.zip").namelist()
     assert "report/report.html" in names
-    assert sum(name.endswith(".png") for name in names) == 8 and sum(name.endswith(".mp4") for name in names) == 4
+    assert sum(name.endswith(".png") for name in names) == 12 and sum(name.endswith(".mp4") for name in names) == 6
 
 
 def test_killed_workflow_reruns_to_the_same_logs(workdir):
@@ -188,3 +188,40 @@ def test_killed_workflow_reruns_to_the_same_logs(workdir):
     for name in ("episodes.csv", "evals.csv"):
         got, expected = (pd.read_csv(runs[n] / target / name).drop(columns="wall_s") for n in ("killed", "reference"))
         pd.testing.assert_frame_equal(got, expected)
+
+
+def test_a_killed_training_job_resumes_from_its_checkpoint_when_snakemake_reruns_it(workdir):
+    """The job killed hard mid-run (with checkpoints every 4 iterations); `--rerun-incomplete` reruns it, and
+    the rerun resumes from checkpoint.pt, which Snakemake's cleanup of the job's outputs left in place."""
+    import os
+    import signal
+    import time
+
+    config = yaml.safe_load((workdir / "config/smoke.yaml").read_text())
+    config["envs"]["CartPole-v1"].update(total_timesteps=65_536, eval_every=4096)
+    config["checkpoints"] = {"iterations": 4}
+    folder = workdir.parent / f"{workdir.name}-resume"
+    shutil.copytree(workdir, folder, ignore=shutil.ignore_patterns("results", "report", "logs", ".snakemake"))
+    (folder / "config/resume.yaml").write_text(yaml.safe_dump(config))
+    target = "results/runs/CartPole-v1/ppo/seed0"
+    bin_dir = str(Path(sys.executable).parent)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SDL_VIDEODRIVER": "dummy", "HOME": str(workdir)}
+    command = [sys.executable, "-m", "snakemake", f"{target}/run.json", "--cores", "1", "--configfile", "config/resume.yaml"]
+    process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and not (folder / target / "checkpoint.pt").exists():
+        time.sleep(0.1)
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert (folder / target / "checkpoint.pt").exists() and not (folder / target / "run.json").exists()
+
+    assert subprocess.run([*command, "--unlock"], cwd=folder, env=env, capture_output=True).returncode == 0
+    done = subprocess.run([*command, "--rerun-incomplete"], cwd=folder, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (folder / "logs/train/CartPole-v1/ppo/seed0.log").read_text()
+    assert "resuming from the checkpoint at step" in log
+    run = yaml.safe_load((folder / target / "run.json").read_text())
+    assert len(run["resumed_at_steps"]) == 1 and run["total_steps"] == 65_536
+    assert not (folder / target / "checkpoint.pt").exists()

@@ -20,6 +20,7 @@ from ppo.config import ConfigError, Hyperparameters, check_known_keys
 
 if TYPE_CHECKING:
     from ppo.envs import EnvInfo
+    from ppo.run.checkpoint import Checkpointer
     from ppo.run.evaluate import PolicyFn
     from ppo.run.log import EvalSettings, Progress, RunResult
 
@@ -30,7 +31,7 @@ class Agent:
     label: str  # display name in figures and tables
     colour: str  # one colour per agent, the same in every figure
     description: str  # one line for --help and the docs
-    trainer: str  # "module:function" with the signature of train_ppo: (env_id, hp, seed, evaluation, progress)
+    trainer: str  # "module:function" with train_ppo's signature: (env_id, hp, seed, evaluation, progress, checkpoints)
     actor: str  # "module:function" (run_dir, env info, seed) -> the greedy policy of a finished run
     has_model: bool  # leaves model.pt in its run directory
     # Training-loop env steps per second assumed for cluster runtimes: about half of what the full default
@@ -38,8 +39,16 @@ class Agent:
     steps_per_second: int
     presets: presets.Table  # env id -> settings; "default" for any other env
 
-    def train(self, env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress) -> RunResult:
-        return _load(self.trainer)(env_id, hp, seed, evaluation, progress)
+    def train(
+        self,
+        env_id: str,
+        hp: Hyperparameters,
+        seed: int,
+        evaluation: EvalSettings,
+        progress: Progress,
+        checkpoints: Checkpointer | None = None,
+    ) -> RunResult:
+        return _load(self.trainer)(env_id, hp, seed, evaluation, progress, checkpoints)
 
     def greedy_policy(self, run_dir: str | Path, info: EnvInfo, seed: int) -> PolicyFn:
         """The policy that evaluation scores and videos show: the saved model's greedy actions."""

@@ -27,9 +27,12 @@ def saved_random_policy(run_dir: str | Path, info: EnvInfo, seed: int) -> Policy
     return uniform_random_policy(info, seed)
 
 
-def run_random(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress) -> RunResult:
+def run_random(
+    env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress, checkpoints=None
+) -> RunResult:
     """Play uniformly random actions for hp.total_timesteps (whole rollouts, as PPO does), evaluating the
-    same way at the same steps. Training and evaluation actions come from separate seeded streams."""
+    same way at the same steps. Training and evaluation actions come from separate seeded streams.
+    No checkpoints: the run is short (a step costs only the env's time) and simply starts over."""
     seed_single_threaded(seed)
     info = env_info(env_id)
     envs = make_vec_env(env_id, hp.n_envs)

@@ -19,6 +19,7 @@ from ppo.run.log import EPISODE_COLUMNS, EVAL_COLUMNS, RunResult
 from ppo.run.provenance import git_commit, host, versions
 
 MODEL_FORMAT = "ppo-bench-model/1"
+CHECKPOINT, CHECKPOINT_FORMAT = "checkpoint.pt", "ppo-bench-checkpoint/1"
 
 
 class ResultsError(ValueError):
@@ -68,6 +69,8 @@ def write_run(out_dir: str | Path, result: RunResult, meta: dict[str, Any]) -> d
         "steps_to_threshold": result.steps_to_threshold,
         "seconds_to_threshold": result.seconds_to_threshold,
         "training_episodes": len(result.episodes),
+        # Env steps at which the run resumed from a checkpoint (the episodes running then were dropped).
+        "resumed_at_steps": result.resumed_at,
         "final_eval": summarize_returns(result.final_eval.returns) if result.final_eval is not None else None,
         "last_update": result.last_update,
     }
@@ -127,3 +130,29 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
     if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path} is not a {MODEL_FORMAT} checkpoint")
     return saved
+
+
+def write_checkpoint(run_dir: str | Path, checkpoint: dict[str, Any]) -> None:
+    """checkpoint.pt, atomically: a kill while writing leaves the previous checkpoint intact."""
+    with atomic_path(Path(run_dir) / CHECKPOINT) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **checkpoint}, tmp)
+
+
+def read_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
+    """checkpoint.pt's content (weights_only: tensors and plain containers), or None if there is none."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(
+            f"{path} is not a readable checkpoint ({str(err).splitlines()[0]}); delete it to start over"
+        ) from None
+    if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint; delete it to start over")
+    return saved
+
+
+def remove_checkpoint(run_dir: str | Path) -> None:
+    (Path(run_dir) / CHECKPOINT).unlink(missing_ok=True)

@@ -43,6 +43,7 @@ class RunResult:
     model: dict[str, Any] | None = None  # model.pt's content (the agent's `saved()`), None without a model
     last_update: dict[str, float] | None = None
     phase_seconds: dict[str, float] | None = None  # train_seconds split by PhaseTimer (PPO only)
+    resumed_at: list[int] = field(default_factory=list)  # env steps at which the run resumed from a checkpoint
 
 
 class PhaseTimer:
@@ -116,6 +117,36 @@ class RunLog:
         self.progress.close()
         return self.result
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything logged so far, for a checkpoint (plain lists and numbers). Episodes still running are
+        not in it: a resumed run starts fresh episodes, and the interrupted ones are never logged."""
+        r = self.result
+        return {
+            "episodes": [list(row) for row in r.episodes],
+            "evals": [list(row) for row in r.evals],
+            "total_steps": r.total_steps,
+            "steps_to_threshold": r.steps_to_threshold,
+            "seconds_to_threshold": r.seconds_to_threshold,
+            "last_update": r.last_update,
+            "next_eval": self._next_eval,
+            "eval_seconds": self._eval_seconds,
+            "train_seconds": self.train_seconds(),
+            "last_eval_mean": self._last_eval_mean,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint's log: the clocks go on from its training and evaluation seconds."""
+        r = self.result
+        r.episodes, r.evals = [tuple(row) for row in state["episodes"]], [tuple(row) for row in state["evals"]]
+        r.total_steps, r.last_update = state["total_steps"], state["last_update"]
+        r.steps_to_threshold, r.seconds_to_threshold = state["steps_to_threshold"], state["seconds_to_threshold"]
+        self._next_eval, self._eval_seconds = state["next_eval"], state["eval_seconds"]
+        self._last_eval_mean = state["last_eval_mean"]
+        self._start = time.perf_counter() - state["train_seconds"] - state["eval_seconds"]
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        self.progress.update(r.total_steps, self.recent_train_return(), self._last_eval_mean)
+
     def recent_train_return(self, last: int = 20) -> float | None:
         rows = self.result.episodes[-last:]
         return float(np.mean([row[3] for row in rows])) if rows else None
@@ -153,6 +184,13 @@ class Progress:
             self.bar.update(step - self._last)
             self.bar.set_postfix(train=_fmt(train_return), eval=_fmt(eval_return), refresh=False)
         self._last = step
+
+    def notice(self, message: str) -> None:
+        """A line printed even when progress output is off (what a rerun did differently)."""
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
 
     def log(self, message: str) -> None:
         if not self.enabled:

@@ -16,23 +16,24 @@ log_ids = {p.stem for p in slurm_logs}
 local = re.findall(r"^localrule (\w+):", snakemake_log, flags=re.M)
 
 problems = []
-# 12 training jobs (2 envs x 3 agents x 2 seeds), one group job per env (aggregate, plot, rollouts, page),
-# and the report.
-if len(set(submitted)) != 15:
+# 16 training jobs (2 envs x 3 agents x 2 seeds, Hopper-v5 x 2 agents x 2 seeds), one group job per env
+# (aggregate, plot, rollouts, page), and the report.
+if len(set(submitted)) != 20:
     count = len(set(submitted))
-    problems.append(f"{count} jobs were submitted to SLURM; expected 12 training jobs, 2 group jobs and the report")
+    problems.append(f"{count} jobs were submitted to SLURM; expected 16 training jobs, 3 group jobs and the report")
 if not set(submitted) <= allocated:
     problems.append(f"jobs {sorted(set(submitted) - allocated)} were never allocated by slurmctld")
 if not set(submitted) <= log_ids:
     problems.append(f"jobs {sorted(set(submitted) - log_ids)} left no SLURM log")
 if set(local) - {"resolved_config", "all"}:
     problems.append(f"rules {sorted(set(local))} ran on the submitting host")
-for path in ("report/README.md", "report/index.html", "report/envs/CartPole-v1.md", "report/envs/LunarLander-v3.md"):
+pages = ("CartPole-v1", "LunarLander-v3", "Hopper-v5")
+for path in ("report/README.md", "report/index.html", *(f"report/envs/{env}.md" for env in pages)):
     if not (work / path).is_file() or (work / path).stat().st_size == 0:
         problems.append(f"{path} is missing")
 trained = list((work / "results" / "runs").rglob("run.json"))
-if len(trained) != 12:
-    problems.append(f"{len(trained)} finished runs; expected 12")
+if len(trained) != 16:
+    problems.append(f"{len(trained)} finished runs; expected 16")
 groups = [p for p in slurm_logs if "group" in str(p)]
 print(f"{len(submitted)} SLURM jobs ({len(groups)} group jobs), all allocated by slurmctld, {len(slurm_logs)} SLURM logs")
 if problems:

@@ -9,8 +9,13 @@
 #   4. runs `snakemake --profile workflow/profiles/slurm` on config/smoke.yaml in a copy of the workflow;
 #   5. checks that every job went through the scheduler (one SLURM log per job, and the job ids in
 #      slurmctld's log) and that the report is complete;
-#   6. stops the daemons it started, by pid, whatever happened (trap).
-# Every step runs under `timeout`, so a scheduler problem fails in minutes instead of hanging CI.
+#   6. preemption: a longer training job is cancelled through SLURM (scancel) once it has a checkpoint;
+#      Snakemake's retry must resume it from the checkpoint (its log says so);
+#   7. stops the daemons it started, by pid, whatever happened (trap, also on Ctrl-C and SIGTERM).
+# Every step runs under `timeout`, so a scheduler problem fails in minutes instead of hanging CI; a job that
+# pends for a reason that can never clear (PartitionConfig, ReqNodeNotAvail, ...) fails the test at once,
+# with the reason. The node's size comes from the machine (`nproc --all`), never from OMP_NUM_THREADS,
+# which GNU nproc honours; SIMULATE_CORES=1 pretends the machine has one core.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,11 +54,15 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 130' INT   # Ctrl-C or SIGTERM: exit through the EXIT trap, which stops the daemons
+trap 'exit 143' TERM
 
 NODE=$(hostname -s)
-# Twice the cores as SLURM CPUs (config_overrides lets slurmd accept that): a group job asks for the cores
-# of all its parallel parts (3 for one env's tiny jobs), and more jobs overlap the executor's polling.
-CPUS=$(($(nproc) * 2))
+# Twice the cores as SLURM CPUs, and at least 4 (config_overrides lets slurmd accept that): a group job
+# asks for the cores of all its parallel parts (3 for one env's tiny jobs), and more jobs overlap the
+# executor's polling. `nproc --all`: GNU nproc alone honours OMP_NUM_THREADS (HPC shells set it to 1).
+CORES=${SIMULATE_CORES:-$(nproc --all)}
+CPUS=$((CORES * 2 > 4 ? CORES * 2 : 4))
 MEM_MB=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024))
 mkdir -p "$TMP"/{etc,log,spool/ctld,spool/d,munge,run}
 chmod 755 "$TMP"  # munged runs as the munge user and must reach its own directory
@@ -121,19 +130,67 @@ say "waiting for node $NODE to be idle"
 timeout 90 bash -c "until sinfo -h -N -o '%t' 2>/dev/null | grep -qx idle; do sleep 1; done"
 sinfo
 
-say "running the tiny workflow through the slurm profile"
 WORK=$TMP/workflow
 mkdir -p "$WORK"
 cp -r "$ROOT/Snakefile" "$ROOT/environment.yml" "$ROOT/workflow" "$ROOT/config" "$WORK/"
 cd "$WORK"
 export PATH=$BIN:$PATH SDL_VIDEODRIVER=dummy
-# Site settings of this test cluster: its partition, no account, squeue for job status (no sacct), and
-# one env's tiny jobs per group job (a group job asks for the cores of all its parallel parts).
-timeout "$WORKFLOW_TIMEOUT" "$BIN/snakemake" --profile "$ROOT/workflow/profiles/slurm" --configfile config/smoke.yaml \
-  --default-resources slurm_partition=test mem_mb=1000 runtime=30 --slurm-no-account \
-  --slurm-status-command squeue --slurm-init-seconds-before-status-checks 2 --slurm-keep-successful-logs \
-  --group-components report=1 --jobs 8 >"$TMP/log/snakemake.log" 2>&1 || { tail -n 60 "$TMP/log/snakemake.log"; exit 1; }
+
+# Pending reasons that never clear on their own: the job can never start on this cluster.
+HOPELESS='PartitionConfig|ReqNodeNotAvail|PartitionNodeLimit|PartitionTimeLimit|BadConstraints|InvalidQOS|Nodes_required_for_job_are_DOWN'
+
+# run_workflow LOG ARGS...: the workflow through the slurm profile, under a watchdog. Site settings of this
+# test cluster: its partition, no account, squeue for job status (no sacct), one env's tiny jobs per group
+# job. Snakemake gets SIGINT, not SIGTERM, to stop: SIGINT cancels its SLURM jobs (scancel) and exits,
+# where SIGTERM leaves it waiting for pending jobs.
+run_workflow() {
+  local log=$1; shift
+  timeout -s INT -k 90 "$WORKFLOW_TIMEOUT" "$BIN/snakemake" --profile "$ROOT/workflow/profiles/slurm" \
+    --default-resources slurm_partition=test mem_mb=1000 runtime=30 "slurm_extra='--signal=TERM@120'" \
+    --slurm-no-account \
+    --slurm-status-command squeue --slurm-init-seconds-before-status-checks 2 --slurm-keep-successful-logs \
+    --group-components report=1 --jobs 8 "$@" >"$log" 2>&1 &
+  local snakemake_pid=$!
+  while kill -0 "$snakemake_pid" 2>/dev/null; do
+    local stuck
+    stuck=$(squeue -h -t PD -o '%i %j %r' 2>/dev/null | grep -E " ($HOPELESS)" | head -n 1 || true)
+    if [ -n "$stuck" ]; then
+      say "a job can never start here (job, name, pending reason): $stuck"
+      scontrol show job "${stuck%% *}" | grep -E 'NumCPUs|MinMemory|Partition|Reason' || true
+      kill -INT "$snakemake_pid" 2>/dev/null || true
+      wait "$snakemake_pid" || true
+      return 1
+    fi
+    sleep 2
+  done
+  wait "$snakemake_pid" || { tail -n 60 "$log"; return 1; }
+}
+
+say "running the tiny workflow through the slurm profile"
+run_workflow "$TMP/log/snakemake.log" --configfile config/smoke.yaml
 
 say "checking that every job went through SLURM"
 "$PYTHON" "$ROOT/tests/slurm/check_slurm_run.py" "$WORK" "$TMP/log/slurmctld.log"
+
+say "preemption: cancelling a training job that has a checkpoint; its retry must resume"
+# One CartPole job, long enough to be caught running, checkpointing every 4 iterations.
+"$PYTHON" - <<'PY'
+import yaml
+config = yaml.safe_load(open("config/smoke.yaml"))
+config["envs"]["CartPole-v1"].update(total_timesteps=400_000, eval_every=50_000)
+config["checkpoints"] = {"iterations": 4}
+yaml.safe_dump(config, open("config/preempt.yaml", "w"))
+PY
+RUN=results/runs/CartPole-v1/ppo/seed0
+rm -rf "$RUN"
+run_workflow "$TMP/log/preempt.log" --configfile config/preempt.yaml "$RUN/run.json" &
+WORKFLOW=$!
+timeout 300 bash -c "until [ -e $RUN/checkpoint.pt ]; do sleep 1; done" || { say "no checkpoint appeared"; exit 1; }
+JOB=$(squeue -h -t R -o '%i' | head -n 1)
+say "scancel of running job $JOB"
+scancel "$JOB"
+wait "$WORKFLOW" || { say "the retried workflow failed"; exit 1; }
+grep -h "resuming from the checkpoint at step" logs/train/CartPole-v1/ppo/seed0.log ||
+  { say "the retry did not resume from the checkpoint"; tail -n 20 logs/train/CartPole-v1/ppo/seed0.log; exit 1; }
+[ -e "$RUN/run.json" ] && [ ! -e "$RUN/checkpoint.pt" ] || { say "the resumed run did not complete"; exit 1; }
 say "passed"

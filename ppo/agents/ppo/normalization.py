@@ -70,6 +70,14 @@ class RewardScaler:
         self.rms = RunningMeanStd.new(())
         self.returns = np.zeros(n_envs)  # the discounted return of each env's current episode so far
 
+    def state_dict(self) -> dict:
+        """The statistics, for a checkpoint. The running returns are not kept: a resumed run starts new episodes."""
+        return {"mean": float(self.rms.mean), "var": float(self.rms.var), "count": float(self.rms.count)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rms.mean[...], self.rms.var[...], self.rms.count[...] = state["mean"], state["var"], state["count"]
+        self.returns[:] = 0.0
+
     def __call__(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Scale one vector step's rewards. Autoreset steps (valid=False) are no transition: their (zero)
         reward neither enters the return nor the statistics."""

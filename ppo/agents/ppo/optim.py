@@ -49,6 +49,20 @@ class FlatAdam:
         self.exp_avg_sq = torch.zeros_like(self.params)  # v_t, second moment
         self.step_count = torch.zeros(())  # t, a tensor as the fused kernel wants it
 
+    def state_dict(self) -> dict:
+        return {
+            "lr": self.lr,
+            "exp_avg": self.exp_avg.clone(),
+            "exp_avg_sq": self.exp_avg_sq.clone(),
+            "step": self.step_count.clone(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr = state["lr"]
+        self.exp_avg.copy_(state["exp_avg"])
+        self.exp_avg_sq.copy_(state["exp_avg_sq"])
+        self.step_count.copy_(state["step"])
+
     def zero_grad(self) -> None:
         self.grad.zero_()
 

@@ -1,7 +1,13 @@
 """The PPO training loop: a function of (env, settings, seed) that returns what the run produced.
 
 Order of one iteration (as in CleanRL's ppo.py): anneal lr, collect n_steps from every env,
-bootstrap V(last obs), GAE, then n_epochs of shuffled minibatch updates, then log/evaluate.
+bootstrap V(last obs), GAE, then n_epochs of shuffled minibatch updates, then log/evaluate, then
+checkpoint when due.
+
+Resuming from a checkpoint restores the networks, the optimizer, the normalization statistics, every
+random generator and the logs, then starts new episodes from env seeds derived from (seed, step): env
+states (Box2D's above all) cannot be saved, so the episodes running at the checkpoint are dropped. A
+resumed run is therefore a valid run of the same settings, not a bit-for-bit copy of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -17,12 +23,20 @@ from ppo.agents.ppo.policy import ActorCritic, NumpyActorCritic
 from ppo.agents.ppo.update import ppo_update
 from ppo.config import Hyperparameters
 from ppo.envs import env_info, make_vec_env
+from ppo.run.checkpoint import Checkpointer
 from ppo.run.evaluate import Evaluator
 from ppo.run.log import EvalSettings, PhaseTimer, Progress, RunLog, RunResult
 from ppo.run.seeding import seed_single_threaded
 
 
-def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress) -> RunResult:
+def train_ppo(
+    env_id: str,
+    hp: Hyperparameters,
+    seed: int,
+    evaluation: EvalSettings,
+    progress: Progress,
+    checkpoints: Checkpointer | None = None,
+) -> RunResult:
     # One seed drives torch (init), the minibatch-shuffling generator, the env (reset(seed=...)) and the
     # actor's action sampling (NumpyActorCritic(policy, seed)).
     generator = seed_single_threaded(seed)
@@ -48,12 +62,20 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
     log = RunLog(hp.n_envs, evaluator, evaluation, progress)
     act_greedy = actor.greedy
 
-    raw_obs = envs.reset(seed=seed)[0]
     valid = np.ones(hp.n_envs, dtype=bool)  # False where obs is a final obs awaiting autoreset
-    step = 0
-    log.start(act_greedy)
     timer = PhaseTimer()
-    for iteration in range(hp.n_iterations):
+    saved = checkpoints.load() if checkpoints is not None else None
+    if saved is None:
+        first_iteration, step = 0, 0
+        raw_obs = envs.reset(seed=seed)[0]
+        log.start(act_greedy)
+    else:
+        first_iteration, step = saved["iteration"], saved["step"]
+        _restore(saved, policy, optimizer, generator, actor, scale_rewards, log, timer)
+        log.result.resumed_at.append(step)
+        raw_obs = envs.reset(seed=resume_seed(seed, step))[0]
+        progress.notice(f"resuming from the checkpoint at step {step} (iteration {first_iteration} of {hp.n_iterations})")
+    for iteration in range(first_iteration, hp.n_iterations):
         remaining = 1.0 - iteration / hp.n_iterations  # share of the run still ahead
         if hp.lr_schedule == "linear":
             # Detail: linear learning-rate annealing from learning_rate to 0 over the run.
@@ -95,6 +117,9 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
             raise FloatingPointError(f"{err} at step {step}") from None
         timer.lap("update")
         log.end_iteration(step, act_greedy, stats._asdict())
+        if checkpoints is not None and checkpoints.due():
+            checkpoints.save(_snapshot(iteration + 1, step, policy, optimizer, generator, actor, scale_rewards, log, timer))
+            timer.restart()  # the save is neither training nor evaluation
 
     envs.close()
     result = log.finish(act_greedy)
@@ -102,3 +127,38 @@ def train_ppo(env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSetti
     result.phase_seconds = timer.seconds
     result.model = policy.saved(info)
     return result
+
+
+def resume_seed(seed: int, step: int) -> int:
+    """The env seed for the episodes started at a resume: a function of (seed, step), far from `seed`'s stream."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
+def _snapshot(iteration, step, policy, optimizer, generator, actor, scale_rewards, log, timer) -> dict:
+    """Everything a resumed run needs, as tensors and plain containers (checkpoint.pt loads weights_only)."""
+    return {
+        "iteration": iteration,
+        "step": step,
+        "policy": {k: v.clone() for k, v in policy.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "shuffle_rng": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "action_rng": actor.rng.bit_generator.state,
+        "reward_scaler": scale_rewards.state_dict() if scale_rewards is not None else None,
+        "log": log.state_dict(),
+        "phase_seconds": dict(timer.seconds),
+        "resumed_at": list(log.result.resumed_at),
+    }
+
+
+def _restore(saved, policy, optimizer, generator, actor, scale_rewards, log, timer) -> None:
+    policy.load_state_dict(saved["policy"])  # copies in place: the flat parameter layout and NumPy views survive
+    optimizer.load_state_dict(saved["optimizer"])
+    generator.set_state(saved["shuffle_rng"])
+    torch.set_rng_state(saved["torch_rng"])
+    actor.rng.bit_generator.state = saved["action_rng"]
+    if scale_rewards is not None:
+        scale_rewards.load_state_dict(saved["reward_scaler"])
+    log.load_state_dict(saved["log"])
+    log.result.resumed_at = list(saved["resumed_at"])
+    timer.seconds.update(saved["phase_seconds"])

@@ -1,0 +1,108 @@
+"""When a long run saves its state, whether a saved state may be resumed, and stopping cleanly on SIGTERM.
+
+A checkpoint is `checkpoint.pt` in the run directory (written by ppo.run.directory, atomically). It is not
+a declared workflow output, so Snakemake's cleanup of a failed job's outputs leaves it, and the rerun of
+the job resumes from it. It holds what the agent needs to go on (the agent builds and restores it) and the
+run's identity; a checkpoint whose identity differs from the new run's is refused, never half-used.
+
+Stopping: a cluster that preempts or times out a job sends SIGTERM (SLURM: `--signal`, then SIGKILL after
+KillWait). While a training loop runs, SIGTERM only sets a flag; the loop saves a checkpoint at the next
+iteration boundary (a consistent state) and exits with 128 + 15. Elsewhere SIGTERM exits at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ppo.run import directory
+
+EXIT_SIGTERM = 128 + signal.SIGTERM
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint exists but belongs to another run; the message is one line and says what to do."""
+
+
+@dataclass(frozen=True)
+class CheckpointSettings:
+    every_seconds: float = 300.0  # wall-clock seconds of the run between checkpoints
+    every_iterations: int | None = None  # or every this many iterations (rollout + update), whichever comes first
+    resume: bool = True  # False: a checkpoint left by an earlier attempt is deleted and the run starts over
+
+
+class _StopFlag:
+    """Set by SIGTERM. `deferred` is True while a loop promises to honour it at a safe point."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.deferred = False
+
+
+STOP = _StopFlag()
+
+
+def handle_sigterm(signum, frame) -> None:
+    """SIGTERM handler (installed by the CLI): defer to a running training loop, or exit at once. Exiting
+    raises SystemExit, so `finally` blocks delete half-written temporary files."""
+    STOP.requested = True
+    if not STOP.deferred:
+        raise SystemExit(EXIT_SIGTERM)
+
+
+@contextmanager
+def stop_at_safe_points():
+    """While the block runs, SIGTERM waits for Checkpointer.due() to see it."""
+    STOP.deferred, STOP.requested = True, False
+    try:
+        yield
+    finally:
+        STOP.deferred = False
+
+
+class Checkpointer:
+    """Saves and loads one run directory's checkpoint for a run of the given identity."""
+
+    def __init__(self, run_dir: str | Path, identity: dict[str, Any], settings: CheckpointSettings):
+        self.run_dir, self.identity, self.settings = Path(run_dir), identity, settings
+        self._last_save = time.monotonic()
+        self._iterations_since = 0
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state to resume from, or None (no checkpoint, or resume is off: then it is deleted)."""
+        if not self.settings.resume:
+            directory.remove_checkpoint(self.run_dir)
+            return None
+        saved = directory.read_checkpoint(self.run_dir)
+        if saved is None:
+            return None
+        for key, value in self.identity.items():
+            if saved["identity"].get(key) != value:
+                raise CheckpointMismatch(
+                    f"{self.run_dir / directory.CHECKPOINT} was saved by a run with another {key} "
+                    f"({saved['identity'].get(key)!r}, now {value!r}); rerun with --no-resume to start over"
+                )
+        return saved["state"]
+
+    def due(self) -> bool:
+        """Called once per iteration: is it time to save (interval passed, or a stop was requested)?"""
+        self._iterations_since += 1
+        every = self.settings.every_iterations
+        return (
+            STOP.requested
+            or time.monotonic() - self._last_save >= self.settings.every_seconds
+            or (every is not None and self._iterations_since >= every)
+        )
+
+    def save(self, state: dict[str, Any]) -> None:
+        directory.write_checkpoint(self.run_dir, {"identity": self.identity, "state": state})
+        self._last_save, self._iterations_since = time.monotonic(), 0
+        if STOP.requested:
+            raise SystemExit(EXIT_SIGTERM)
+
+    def remove(self) -> None:
+        directory.remove_checkpoint(self.run_dir)
