@@ -107,24 +107,28 @@ def score_matrix(final: pd.DataFrame, value: str = "return") -> np.ndarray:
 
 def summary_table(runs: Runs, n_resamples: int, random_state: int) -> pd.DataFrame:
     """One row per (env, agent). Columns: env, agent, seeds, final_mean, final_std (over seed means),
-    iqm, iqm_low, iqm_high (95% CI), success_rate (share of final episodes >= threshold),
+    iqm, iqm_low, iqm_high (IQM of the run scores, each run's mean final return, with rliable's 95%
+    stratified bootstrap CI over runs), success_rate (share of final episodes >= threshold),
     seeds_solved (seeds whose periodic evaluation reached the threshold), median_steps_to_threshold,
     median_seconds_to_threshold (NaN = not reached by the median seed), total_wall_seconds,
-    steps_per_second (mean over seeds), normalized_iqm (nan without a random baseline or threshold)."""
+    steps_per_second (mean over seeds), normalized_iqm (IQM of normalized run scores; nan without a random
+    baseline or threshold)."""
     final = final_returns(runs.evals)
     rows = []
     agent_order = {agent: i for i, agent in enumerate(AGENTS)}
     ordered = runs.runs.sort_values(["env", "agent"], key=lambda col: col.map(agent_order) if col.name == "agent" else col)
     for (env, agent), group in ordered.groupby(["env", "agent"], sort=False):
         threshold = group["solved_threshold"].iloc[0]
-        scores = score_matrix(final[(final.env == env) & (final.agent == agent)])
-        point, low, high = iqm_with_ci(scores, n_resamples, random_state)
+        episodes = score_matrix(final[(final.env == env) & (final.agent == agent)])
+        # The run is the unit of replication: one score per run (its mean final return), never per episode.
+        run_scores = episodes.mean(axis=1, keepdims=True)
+        point, low, high = iqm_with_ci(run_scores, n_resamples, random_state)
         reached_steps = group["steps_to_threshold"].astype(float).fillna(np.inf)
         reached_seconds = group["seconds_to_threshold"].astype(float).fillna(np.inf)
         random_runs = runs.runs[(runs.runs.env == env) & (runs.runs.agent == "random")]
         norm = np.nan
         if len(random_runs) and threshold is not None and not np.isnan(threshold):
-            norm = float(iqm(normalized(scores.reshape(-1), random_runs["final_mean"].mean(), threshold)))
+            norm = float(iqm(normalized(run_scores.reshape(-1), random_runs["final_mean"].mean(), threshold)))
         rows.append(
             {
                 "env": env,
@@ -135,7 +139,7 @@ def summary_table(runs: Runs, n_resamples: int, random_state: int) -> pd.DataFra
                 "iqm": point,
                 "iqm_low": low,
                 "iqm_high": high,
-                "success_rate": float((scores >= threshold).mean()) if threshold is not None else np.nan,
+                "success_rate": float((episodes >= threshold).mean()) if threshold is not None else np.nan,
                 "seeds_solved": int(np.isfinite(reached_steps).sum()),
                 "median_steps_to_threshold": _finite_or_nan(np.median(reached_steps)),
                 "median_seconds_to_threshold": _finite_or_nan(np.median(reached_seconds)),

@@ -13,29 +13,40 @@ def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def iqm_with_ci(scores: np.ndarray, n_resamples: int, random_state: int) -> tuple[float, float, float]:
-    """IQM of a (n_seeds, n_strata) score matrix with a 95% stratified bootstrap CI.
+    """IQM of a (runs x tasks) matrix of run scores with its 95% stratified bootstrap CI, as rliable's
+    get_interval_estimates(score_dict, aggregate_iqm, reps, random_state=...) computes them.
 
-    Columns are strata (for one env: the fixed evaluation episodes, which start every seed from the same
-    state); within each stratum, seeds are resampled with replacement (scipy.stats.bootstrap with one
-    sample per stratum, resampled independently), and the IQM is taken over all resampled scores.
-    One seed cannot be resampled meaningfully: the CI is then (nan, nan)."""
+    The run is the unit of replication: a run's score is its mean final return, one number per run and
+    task (env). Each resample draws runs with replacement within every task independently; the interval
+    is the percentile interval of the resampled IQMs. One run cannot be resampled meaningfully: the CI is
+    then (nan, nan)."""
+    scores = np.asarray(scores, dtype=float).reshape(len(scores), -1)
     point = float(iqm(scores.reshape(-1)))
     if scores.shape[0] < 2:
         return point, float("nan"), float("nan")
+    resampled = stratified_bootstrap(scores, n_resamples, random_state)
+    low, high = percentile_interval(iqm(resampled.reshape(n_resamples, -1), axis=1))
+    return point, low, high
 
-    def pooled_iqm(*columns: np.ndarray, axis: int = -1) -> np.ndarray:
-        return iqm(np.concatenate(columns, axis=axis), axis=axis)
 
-    result = stats.bootstrap(
-        [scores[:, j] for j in range(scores.shape[1])],
-        pooled_iqm,
-        n_resamples=n_resamples,
-        confidence_level=0.95,
-        method="percentile",
-        vectorized=True,
-        random_state=np.random.default_rng(random_state),
-    )
-    return point, float(result.confidence_interval.low), float(result.confidence_interval.high)
+def stratified_bootstrap(scores: np.ndarray, n_resamples: int, random_state: int) -> np.ndarray:
+    """(n_resamples, runs, tasks) resampled score matrices: entry [r, i, j] is scores[k, j] for a run k drawn
+    uniformly with replacement, independently for every task j (rliable's StratifiedBootstrap). The draws
+    come from np.random.RandomState(random_state) in the order rliable (through arch) makes them, so the
+    same seed gives rliable's numbers."""
+    n_runs, n_tasks = scores.shape
+    rng = np.random.RandomState(random_state)
+    # rliable draws rng.choice(n_runs, (n_runs, n_tasks)) once per resample; RandomState.choice with
+    # replacement is randint, and one randint call for all resamples yields the same numbers in one op.
+    runs = rng.randint(0, n_runs, size=(n_resamples, n_runs, n_tasks))
+    return scores[runs, np.arange(n_tasks)]
+
+
+def percentile_interval(estimates: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The (1 - c) / 2 and (1 + c) / 2 percentiles of bootstrap estimates (arch's method='percentile')."""
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(estimates, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def normalized(values: np.ndarray | pd.Series, random_mean: float, threshold: float) -> np.ndarray:

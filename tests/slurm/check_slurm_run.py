@@ -10,7 +10,8 @@ snakemake_log = max((work / ".snakemake" / "log").glob("*.snakemake.log"), key=l
 
 # Single jobs are named by number, group jobs by a UUID.
 submitted = re.findall(r"Job \S+ has been submitted with SLURM jobid (\d+)", snakemake_log)
-allocated = set(re.findall(r"Allocate JobId=(\d+)", ctld_log.read_text()))
+# The main scheduler logs "Allocate JobId=N", the backfill scheduler "Started JobId=N".
+allocated = set(re.findall(r"(?:Allocate|Started) JobId=(\d+)", ctld_log.read_text()))
 slurm_logs = sorted((work / ".snakemake" / "slurm_logs").rglob("*.log"))
 log_ids = {p.stem for p in slurm_logs}
 local = re.findall(r"^localrule (\w+):", snakemake_log, flags=re.M)

@@ -183,7 +183,7 @@ yaml.safe_dump(config, open("config/preempt.yaml", "w"))
 PY
 RUN=results/runs/CartPole-v1/ppo/seed0
 rm -rf "$RUN"
-run_workflow "$TMP/log/preempt.log" --configfile config/preempt.yaml "$RUN/run.json" &
+run_workflow "$TMP/log/preempt.log" "$RUN/run.json" --configfile config/preempt.yaml &
 WORKFLOW=$!
 timeout 300 bash -c "until [ -e $RUN/checkpoint.pt ]; do sleep 1; done" || { say "no checkpoint appeared"; exit 1; }
 JOB=$(squeue -h -t R -o '%i' | head -n 1)
