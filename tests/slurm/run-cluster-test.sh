@@ -56,6 +56,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT   # Ctrl-C or SIGTERM: exit through the EXIT trap, which stops the daemons
 trap 'exit 143' TERM
+# Bash runs a trap only when its foreground command returns: every wait below polls with short sleeps, so
+# a signal is handled within a second or two.
+
+# wait_until SECONDS WHAT COMMAND...: poll COMMAND every half second; fail after SECONDS.
+wait_until() {
+  local seconds=$1 what=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || { say "timed out after ${seconds}s waiting for $what"; return 1; }
+    sleep 0.5
+  done
+}
 
 NODE=$(hostname -s)
 # Twice the cores as SLURM CPUs, and at least 4 (config_overrides lets slurmd accept that): a group job
@@ -127,7 +139,8 @@ for _ in $(seq 100); do [ -s "$TMP/run/slurmd.pid" ] && break; sleep 0.1; done
 PIDS+=("$(cat "$TMP/run/slurmd.pid")")
 
 say "waiting for node $NODE to be idle"
-timeout 90 bash -c "until sinfo -h -N -o '%t' 2>/dev/null | grep -qx idle; do sleep 1; done"
+node_idle() { sinfo -h -N -o '%t' | grep -qx idle; }
+wait_until 90 "the node to be idle" node_idle
 sinfo
 
 WORK=$TMP/workflow
@@ -177,7 +190,7 @@ say "preemption: cancelling a training job that has a checkpoint; its retry must
 "$PYTHON" - <<'PY'
 import yaml
 config = yaml.safe_load(open("config/smoke.yaml"))
-config["envs"]["CartPole-v1"].update(total_timesteps=400_000, eval_every=50_000)
+config["envs"]["CartPole-v1"].update(total_timesteps=100_000, eval_every=50_000)
 config["checkpoints"] = {"iterations": 4}
 yaml.safe_dump(config, open("config/preempt.yaml", "w"))
 PY
@@ -185,7 +198,9 @@ RUN=results/runs/CartPole-v1/ppo/seed0
 rm -rf "$RUN"
 run_workflow "$TMP/log/preempt.log" "$RUN/run.json" --configfile config/preempt.yaml &
 WORKFLOW=$!
-timeout 300 bash -c "until [ -e $RUN/checkpoint.pt ]; do sleep 1; done" || { say "no checkpoint appeared"; exit 1; }
+checkpointed() { [ -e "$RUN/checkpoint.pt" ] || ! kill -0 "$WORKFLOW"; }
+wait_until 300 "a checkpoint" checkpointed || exit 1
+[ -e "$RUN/checkpoint.pt" ] || { say "the workflow ended before the job checkpointed"; tail -n 30 "$TMP/log/preempt.log"; exit 1; }
 JOB=$(squeue -h -t R -o '%i' | head -n 1)
 say "scancel of running job $JOB"
 scancel "$JOB"
