@@ -10,7 +10,7 @@ from pathlib import Path
 
 import ppo
 
-_PACKAGES = ("torch", "gymnasium", "numpy", "box2d", "pandas", "snakemake")
+_PACKAGES = ("torch", "gymnasium", "numpy", "box2d", "mujoco", "pandas", "snakemake")
 
 
 def versions() -> dict[str, str]:
