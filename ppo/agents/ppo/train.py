@@ -55,7 +55,7 @@ def train_ppo(
     )
     # Detail: Adam with eps=1e-5 (the PPO reference implementation's value, not PyTorch's 1e-8).
     optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=1e-5)
-    # Acting (collection, evaluation) runs the same weights in NumPy: see networks.py for why.
+    # Acting (collection, evaluation) runs the same weights in NumPy: see policy.py for why.
     actor = NumpyActorCritic(policy, seed)
     buffer = RolloutBuffer(hp.n_steps, hp.n_envs, info.obs_dim, distribution.action_shape, distribution.action_dtype)
     scale_rewards = RewardScaler(hp.n_envs, hp.gamma) if hp.normalize_reward else None
