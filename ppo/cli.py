@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 the run failed (e.g. a numerical guard tripped), 2 bad input
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -226,8 +227,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     identity["code"] = f"ppo {__version__}, commit {git_commit()}"
     settings = CheckpointSettings(60 * args.checkpoint_minutes, args.checkpoint_iterations, resume=not args.no_resume)
     checkpoints = Checkpointer(args.out, identity, settings)
-    with stop_at_safe_points():
-        result = get_agent(args.agent).train(env_id, hp, args.seed, evaluation, progress, checkpoints)
+    agent = get_agent(args.agent)
+    # A resumable agent stops at its next checkpoint on SIGTERM; any other exits at once.
+    with stop_at_safe_points() if agent.resumable else contextlib.nullcontext():
+        result = agent.train(env_id, hp, args.seed, evaluation, progress, checkpoints if agent.resumable else None)
     run_json = write_run(args.out, result, meta)
     checkpoints.remove()  # the run is complete: run.json is written
     final = run_json["final_eval"]

@@ -84,3 +84,18 @@ def test_a_checkpoint_of_other_settings_is_refused_and_no_resume_starts_over(tmp
     assert not (out / "run.json").exists()
     assert main([*other, "--no-resume"]) == 0
     assert json.loads((out / "run.json").read_text())["resumed_at_steps"] == []
+
+
+def test_an_agent_without_checkpoints_exits_at_once_on_sigterm(tmp_path):
+    out = tmp_path / "random"
+    command = [sys.executable, "-m", "ppo", "train", "--env", "CartPole-v1", "--agent", "random", "--seed", "0",
+               "--out", str(out), "--total-timesteps", "5000000", "--eval-every", "4096"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if "periodic evaluation at step" in line and "step 0:" not in line:
+            break
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert process.returncode == 143 and time.monotonic() - started < 10
+    assert not (out / "run.json").exists() and not (out / CHECKPOINT).exists()

@@ -34,6 +34,7 @@ class Agent:
     trainer: str  # "module:function" with train_ppo's signature: (env_id, hp, seed, evaluation, progress, checkpoints)
     actor: str  # "module:function" (run_dir, env info, seed) -> the greedy policy of a finished run
     has_model: bool  # leaves model.pt in its run directory
+    resumable: bool  # saves checkpoints and resumes from them (and so stops at a safe point on SIGTERM)
     # Training-loop env steps per second assumed for cluster runtimes: about half of what the full default
     # benchmark measured (docs/results.md), for slower cluster cores and evaluation time.
     steps_per_second: int
@@ -70,6 +71,7 @@ def _ppo_agent(name: str, label: str, colour: str, description: str, steps_per_s
         trainer="ppo.agents.ppo.train:train_ppo",
         actor="ppo.agents.ppo.policy:saved_greedy_policy",
         has_model=True,
+        resumable=True,
         steps_per_second=steps_per_second,
         presets=table,
     )
@@ -87,6 +89,7 @@ AGENTS: dict[str, Agent] = {
             trainer="ppo.agents.random:run_random",
             actor="ppo.agents.random:saved_random_policy",
             has_model=False,
+            resumable=False,
             steps_per_second=5000,
             presets=presets.RANDOM,
         ),
