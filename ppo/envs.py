@@ -65,11 +65,15 @@ class EnvInfo:
 
     @property
     def action_text(self) -> str:
-        """The action space in words, for reports."""
-        if not self.continuous:
-            return f"{self.n_actions} discrete"
-        low, high = min(self.action_low), max(self.action_high)
-        return f"{self.action_dim}-dim continuous in [{low:g}, {high:g}]"
+        """The action space in words, for reports and errors."""
+        return action_space_text(self.n_actions, self.action_dim, self.action_low, self.action_high)
+
+
+def action_space_text(n_actions: int | None, action_dim: int | None, low, high) -> str:
+    """'4 discrete' or '3-dim continuous in [-1, 1]'."""
+    if n_actions is not None:
+        return f"{n_actions} discrete"
+    return f"{action_dim}-dim continuous in [{min(low):g}, {max(high):g}]"
 
 
 def resolve_env_id(name: str) -> tuple[str, str | None]:

@@ -99,6 +99,7 @@ def raw_env_steps_per_second(env_id: str, n_envs: int, steps: int, seed: int = 0
     ceiling a training loop on this env setup can approach."""
     envs = make_vec_env(env_id, n_envs)
     act = uniform_random_policy(env_info(env_id), seed)
+    # Drawn before the clock starts; the policy only reads how many observations it is given.
     actions = [act(np.empty(n_envs)) for _ in range(steps // n_envs)]
     envs.reset(seed=seed)
     start = time.perf_counter()

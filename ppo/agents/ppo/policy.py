@@ -27,7 +27,7 @@ from torch import nn
 from ppo.agents.ppo.distributions import Categorical, DiagGaussian, make_distribution
 from ppo.agents.ppo.normalization import RunningMeanStd
 from ppo.agents.ppo.optim import flatten_parameters
-from ppo.envs import EnvInfo
+from ppo.envs import EnvInfo, action_space_text
 from ppo.run.directory import load_model
 from ppo.run.evaluate import PolicyFn
 
@@ -159,6 +159,7 @@ class ActorCritic(nn.Module):
 
 
 def _action_space(info: EnvInfo) -> dict:
+    """model.pt's record of the action space; its keys are action_space_text's arguments."""
     return {"n_actions": info.n_actions, "action_dim": info.action_dim, "low": info.action_low, "high": info.action_high}
 
 
@@ -169,9 +170,10 @@ def load_policy(run_dir: str | Path, info: EnvInfo) -> ActorCritic:
     space = {k: (list(v) if isinstance(v, tuple) else v) for k, v in _action_space(info).items()}
     saved_space = {k: (list(v) if isinstance(v, tuple) else v) for k, v in saved["action_space"].items()}
     if saved["obs_dim"] != info.obs_dim or saved_space != space:
+        trained = f"obs size {saved['obs_dim']}, actions {action_space_text(**saved_space)}"
         raise ValueError(
-            f"{path} was trained on {saved['env_id']} (obs size {saved['obs_dim']}, actions {_space_text(saved_space)}); "
-            f"{info.env_id} needs obs size {info.obs_dim} and actions {_space_text(space)}"
+            f"{path} was trained on {saved['env_id']} ({trained}); "
+            f"{info.env_id} needs obs size {info.obs_dim} and actions {info.action_text}"
         )
     policy = ActorCritic(
         info.obs_dim,
@@ -186,12 +188,6 @@ def load_policy(run_dir: str | Path, info: EnvInfo) -> ActorCritic:
     except RuntimeError as err:
         raise ValueError(f"{path} does not fit this version's network: {str(err).splitlines()[1].strip()}") from None
     return policy.eval()
-
-
-def _space_text(space: dict) -> str:
-    if space["n_actions"] is not None:
-        return f"{space['n_actions']} discrete"
-    return f"{space['action_dim']}-dim continuous in [{min(space['low']):g}, {max(space['high']):g}]"
 
 
 def greedy_policy(policy: ActorCritic) -> PolicyFn:
