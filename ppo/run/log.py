@@ -132,16 +132,19 @@ class RunLog:
             "eval_seconds": self._eval_seconds,
             "train_seconds": self.train_seconds(),
             "last_eval_mean": self._last_eval_mean,
+            "resumed_at": list(r.resumed_at),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint's log: the clocks go on from its training and evaluation seconds."""
+        """Continue from a checkpoint's log: the clocks go on from its training and evaluation seconds, and
+        the checkpoint's step is recorded as a resume point."""
         r = self.result
         r.episodes, r.evals = [tuple(row) for row in state["episodes"]], [tuple(row) for row in state["evals"]]
         r.total_steps, r.last_update = state["total_steps"], state["last_update"]
         r.steps_to_threshold, r.seconds_to_threshold = state["steps_to_threshold"], state["seconds_to_threshold"]
         self._next_eval, self._eval_seconds = state["next_eval"], state["eval_seconds"]
         self._last_eval_mean = state["last_eval_mean"]
+        r.resumed_at = [*state["resumed_at"], r.total_steps]  # earlier resumes, and this one
         self._start = time.perf_counter() - state["train_seconds"] - state["eval_seconds"]
         self._returns[:] = 0.0
         self._lengths[:] = 0

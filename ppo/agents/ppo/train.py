@@ -72,7 +72,6 @@ def train_ppo(
     else:
         first_iteration, step = saved["iteration"], saved["step"]
         _restore(saved, policy, optimizer, generator, actor, scale_rewards, log, timer)
-        log.result.resumed_at.append(step)
         raw_obs = envs.reset(seed=resume_seed(seed, step))[0]
         progress.notice(f"resuming from the checkpoint at step {step} (iteration {first_iteration} of {hp.n_iterations})")
     for iteration in range(first_iteration, hp.n_iterations):
@@ -96,11 +95,12 @@ def train_ppo(
             timer.lap("env")
             step += hp.n_envs
             log.track(rewards, terminated, truncated, valid, step)  # the env's raw rewards
+            done = terminated | truncated
             if scale_rewards is not None:
                 # Detail: reward scaling by the running std of the discounted return (normalization.py).
-                rewards = scale_rewards(rewards, terminated | truncated, valid)
+                rewards = scale_rewards(rewards, done, valid)
             buffer.add(obs, actions, log_probs, values, rewards, terminated, truncated, valid)
-            valid = ~(terminated | truncated)
+            valid = ~done
             timer.lap("storage")
 
         # Numerical guard, once per rollout rather than per step: one op over the whole buffer.
@@ -147,7 +147,6 @@ def _snapshot(iteration, step, policy, optimizer, generator, actor, scale_reward
         "reward_scaler": scale_rewards.state_dict() if scale_rewards is not None else None,
         "log": log.state_dict(),
         "phase_seconds": dict(timer.seconds),
-        "resumed_at": list(log.result.resumed_at),
     }
 
 
@@ -159,6 +158,5 @@ def _restore(saved, policy, optimizer, generator, actor, scale_rewards, log, tim
     actor.rng.bit_generator.state = saved["action_rng"]
     if scale_rewards is not None:
         scale_rewards.load_state_dict(saved["reward_scaler"])
-    log.load_state_dict(saved["log"])
-    log.result.resumed_at = list(saved["resumed_at"])
+    log.load_state_dict(saved["log"])  # records the resume step in the log too
     timer.seconds.update(saved["phase_seconds"])
