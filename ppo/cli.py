@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = verbs.add_parser(
         "train",
         help="train one agent on one env with one seed and write a run directory",
-        description="Train one (env, agent, seed) and write episodes.csv, evals.csv, model.pt (ppo only), run.json.",
+        description="Train one (env, agent, seed): write episodes.csv, evals.csv, run.json and its model.",
         epilog=_hyperparameter_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -108,9 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = verbs.add_parser(
         "evaluate",
         help="re-evaluate a saved ppo model greedily on the fixed evaluation seeds",
-        description="Load RUN/model.pt and play N greedy episodes on the fixed evaluation seeds; prints a JSON summary.",
+        description="Load RUN's model and play N greedy episodes on the fixed evaluation seeds; prints a JSON summary.",
     )
-    evaluate.add_argument("--run", required=True, help="a finished ppo run directory (with run.json and model.pt)")
+    evaluate.add_argument("--run", required=True, help="a finished run directory (with run.json and its model)")
     evaluate.add_argument("--episodes", type=_positive_int, default=100, help="episodes to play (default 100)")
     evaluate.add_argument("--env", help="evaluate on this env instead of the run's own (must match its spaces)")
     evaluate.add_argument("--out", help="also write the per-episode returns to this CSV")
@@ -198,6 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     if args.total_timesteps is not None:
         overrides["total_timesteps"] = args.total_timesteps
+    get_agent(args.agent).check_installed()
     hp, tuned = resolve(args.agent, env_id, overrides)
     check_writable_dir(args.out)
     if notice:
@@ -255,7 +256,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     agent = get_agent(run["agent"])
     if not agent.has_model:
         raise FileNotFoundError(
-            f"{args.run} is a run of {agent.name}, which saves no model; only runs with model.pt can be evaluated"
+            f"{args.run} is a run of {agent.name}, which saves no model; only runs that saved a model can be evaluated"
         )
     act = agent.greedy_policy(args.run, info, run["seed"])
     evaluator = Evaluator(env_id, min(args.episodes, 20))

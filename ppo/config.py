@@ -78,6 +78,21 @@ class Hyperparameters:
         """Env steps a run takes: total_timesteps rounded down to whole rollouts."""
         return self.n_iterations * self.rollout_size
 
+    # The schedules, as a function of the share of the run still ahead when an update starts. Our update of
+    # iteration i (0-based) runs with remaining = 1 - i / n_iterations: 1 at the first update, 1/n at the last
+    # (CleanRL). Stable-Baselines3 counts the rollout just collected as done (1 - 1/n first, 0 last); the
+    # sb3-ppo agent shifts its schedules by one rollout to match these (ppo/agents/sb3.py).
+    def progress_remaining(self, iteration: int) -> float:
+        return 1.0 - iteration / self.n_iterations
+
+    def learning_rate_at(self, remaining: float) -> float:
+        # Detail: linear learning-rate annealing from learning_rate to 0 over the run.
+        return self.learning_rate * remaining if self.lr_schedule == "linear" else self.learning_rate
+
+    def clip_range_at(self, remaining: float) -> float:
+        # rl-zoo's lin_ clip range: epsilon annealed to 0 the same way (constant by default).
+        return self.clip_range * remaining if self.clip_range_schedule == "linear" else self.clip_range
+
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["net_arch"] = list(self.net_arch)

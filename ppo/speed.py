@@ -23,6 +23,7 @@ from ppo.agents.random import uniform_random_policy
 from ppo.config import Hyperparameters
 from ppo.envs import env_info, make_vec_env
 from ppo.run.log import EvalSettings, Progress
+from ppo.run.seeding import seed_single_threaded
 
 # The settings compared: rl-baselines3-zoo's (like for like with SB3, whose zoo they are) and ours.
 PRESETS_COMPARED = ("ppo-zoo", "ppo")
@@ -129,47 +130,15 @@ def sb3_available() -> bool:
 
 
 def sb3_steps_per_second(env_id: str, hp: Hyperparameters, seed: int = 0) -> float:
-    """Stable-Baselines3 PPO with the same settings, timed around learn()."""
-    import torch
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
-    from stable_baselines3.common.vec_env import VecNormalize
+    """Stable-Baselines3 PPO with the same settings (the sb3-ppo agent's model), timed around learn()."""
+    from ppo.agents.sb3 import build_model
 
-    torch.set_num_threads(1)
-    # render_mode=None: SB3 defaults to rgb_array, rendering every step (see the module docstring).
-    envs = sb3_make_vec_env(env_id, n_envs=hp.n_envs, seed=seed, env_kwargs={"render_mode": None})
-    if hp.normalize_observation or hp.normalize_reward:  # the zoo's `normalize: true`
-        envs = VecNormalize(envs, norm_obs=hp.normalize_observation, norm_reward=hp.normalize_reward, gamma=hp.gamma)
-    lr, clip = hp.learning_rate, hp.clip_range
-    model = PPO(
-        "MlpPolicy",
-        envs,
-        learning_rate=(lambda progress_remaining: lr * progress_remaining) if hp.lr_schedule == "linear" else lr,
-        n_steps=hp.n_steps,
-        batch_size=hp.batch_size,
-        n_epochs=hp.n_epochs,
-        gamma=hp.gamma,
-        gae_lambda=hp.gae_lambda,
-        clip_range=(lambda progress_remaining: clip * progress_remaining) if hp.clip_range_schedule == "linear" else clip,
-        clip_range_vf=hp.clip_range_vf,
-        normalize_advantage=hp.normalize_advantage,
-        ent_coef=hp.ent_coef,
-        vf_coef=hp.vf_coef,
-        max_grad_norm=hp.max_grad_norm if hp.max_grad_norm is not None else float("inf"),
-        policy_kwargs={
-            "net_arch": {"pi": list(hp.net_arch), "vf": list(hp.net_arch)},
-            "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[hp.activation],
-            "ortho_init": hp.ortho_init,
-            "log_std_init": hp.log_std_init,
-        },
-        seed=seed,
-        device="cpu",
-        verbose=0,
-    )
+    seed_single_threaded(seed)
+    model = build_model(env_id, hp, seed)
     start = time.perf_counter()
     model.learn(total_timesteps=hp.trained_timesteps)
     elapsed = time.perf_counter() - start
-    envs.close()
+    model.get_env().close()
     return model.num_timesteps / elapsed
 
 

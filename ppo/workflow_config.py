@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ppo.agents import resolve
+from ppo.agents import get_agent, resolve
 from ppo.config import ConfigError, check_known_keys
 from ppo.envs import EnvError, env_info, resolve_env_id
 
@@ -39,6 +39,9 @@ def schema_error_line(config: dict[str, Any], schema_path: str | Path) -> str | 
 
 def check_config(config: dict[str, Any]) -> None:
     """Raise ConfigError (one line, naming the key and value) for what the JSON schema cannot check."""
+    used = {agent for env in config["envs"] for agent in env_agents(config, env)}
+    for agent in sorted(used):
+        get_agent(agent).check_installed()  # e.g. sb3-ppo without Stable-Baselines3: say what to install
     for env, settings in config["envs"].items():
         try:
             env_id, _ = resolve_env_id(env)
@@ -57,10 +60,10 @@ def check_config(config: dict[str, Any]) -> None:
                 check_known_keys(list(overrides))
             except ConfigError as err:
                 raise ConfigError(f"envs.{env}.hyperparameters.{agent}: {err}") from None
-    missing = [agent for agent in config["rollouts"]["agents"] if agent not in config["agents"]]
+    missing = [agent for agent in config["rollouts"]["agents"] if agent not in used]
     if missing:
         raise ConfigError(
-            f"rollouts.agents: {', '.join(missing)} not in agents {config['agents']}; allowed: a subset of agents"
+            f"rollouts.agents: {', '.join(missing)} not run on any env (agents: {sorted(used)}); allowed: agents that run"
         )
 
 

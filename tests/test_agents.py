@@ -56,3 +56,10 @@ def test_listing_agents_does_not_import_torch_or_envs():
     code = f"import sys, ppo.agents, ppo.analysis; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_model_file_has_a_train_rule_that_writes_it():
+    rules = (ROOT / "workflow/rules/train.smk").read_text()
+    for agent in AGENTS.values():
+        if agent.model_file is not None:
+            assert f'model="results/runs/{{env}}/{{agent}}/seed{{seed}}/{agent.model_file}"' in rules, agent.name

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ppo.agents import AGENTS
+
 ROOT = Path(__file__).resolve().parent.parent
 ENVS = ("CartPole-v1", "LunarLander-v3", "Hopper-v5")
 # Agents per env in config/smoke.yaml: Hopper-v5 (continuous, MuJoCo) runs the random baseline and ppo only.
-ENV_AGENTS = {"CartPole-v1": ("random", "ppo-article", "ppo"), "LunarLander-v3": ("random", "ppo-article", "ppo")}
+ENV_AGENTS = {"CartPole-v1": ("random", "ppo-article", "ppo", "sb3-ppo"), "LunarLander-v3": ("random", "ppo-article", "ppo")}
 ENV_AGENTS["Hopper-v5"] = ("random", "ppo")
 pytestmark = pytest.mark.slow
 
@@ -70,7 +72,9 @@ def test_full_workflow_reuses_the_finished_env_and_writes_everything(workdir):
             for seed in (0, 1):
                 run = workdir / f"results/runs/{env}/{agent}/seed{seed}"
                 assert all((run / name).stat().st_size > 0 for name in ("episodes.csv", "evals.csv", "run.json"))
-                assert (run / "model.pt").exists() == (agent != "random")
+                model_file = AGENTS[agent].model_file
+                assert model_file is None or (run / model_file).stat().st_size > 0
+                assert {p.name for p in run.glob("model.*")} == ({model_file} if model_file else set())
             assert (workdir / f"logs/train/{env}/{agent}/seed0.log").exists()
         for name in ("episode_rewards", "learning_curves", "final_returns", "wall_clock"):
             assert (workdir / f"report/figures/{env}/{name}.png").stat().st_size > 10_000
@@ -81,8 +85,8 @@ def test_full_workflow_reuses_the_finished_env_and_writes_everything(workdir):
     readme = (workdir / "report/README.md").read_text()
     assert "figures/LunarLander-v3/learning_curves.png" in readme and "media/CartPole-v1/ppo.gif" in readme
     html = (workdir / "report/index.html").read_text()
-    assert "media/Hopper-v5/ppo.gif" in readme
-    assert html.count('src="data:image/png;base64,') == 12 and html.count('src="data:video/mp4;base64,') == 6
+    assert "media/Hopper-v5/ppo.gif" in readme and "media/CartPole-v1/sb3-ppo.gif" in readme
+    assert html.count('src="data:image/png;base64,') == 12 and html.count('src="data:video/mp4;base64,') == 7
 
 
 def test_second_invocation_has_nothing_to_do(workdir):

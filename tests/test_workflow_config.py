@@ -57,13 +57,24 @@ def test_schema_rejects_bad_structure(change):
             lambda c: c["envs"]["CartPole-v1"]["hyperparameters"].update(ppo={"learning_rate": "fast"}),
             "envs.CartPole-v1.hyperparameters.ppo: learning_rate='fast' has the wrong type",
         ),
-        (lambda c: c.update(agents=["random"]), "rollouts.agents: ppo not in agents"),
+        (lambda c: c["rollouts"].update(agents=["ppo-zoo"]), "rollouts.agents: ppo-zoo not run on any env"),
     ],
 )
 def test_package_checks_name_the_key_and_value(change, message):
     config = load("config.yaml")
     change(config)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        check_config(config)
+
+
+def test_a_config_asking_for_sb3_ppo_without_it_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    config = load("peers.yaml")
+    check_config(config)  # the lock installs Stable-Baselines3
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "stable_baselines3" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"agent 'sb3-ppo' needs stable_baselines3, which is not installed: pip install"):
         check_config(config)
 
 

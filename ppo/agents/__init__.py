@@ -11,6 +11,7 @@ only when a run starts, so `snakemake` and `--help` do not pay for the RL stack.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,12 +34,28 @@ class Agent:
     description: str  # one line for --help and the docs
     trainer: str  # "module:function" with train_ppo's signature: (env_id, hp, seed, evaluation, progress, checkpoints)
     actor: str  # "module:function" (run_dir, env info, seed) -> the greedy policy of a finished run
-    has_model: bool  # leaves model.pt in its run directory
+    model_file: str | None  # the model it leaves in its run directory (the actor reads it), None for none
     resumable: bool  # saves checkpoints and resumes from them (and so stops at a safe point on SIGTERM)
     # Training-loop env steps per second assumed for cluster runtimes: about half of what the full default
     # benchmark measured (docs/results.md), for slower cluster cores and evaluation time.
     steps_per_second: int
     presets: presets.Table  # env id -> settings; "default" for any other env
+    # An optional package the agent needs: (module to import, what to install), checked before any job starts.
+    requires: tuple[str, str] | None = None
+    # "module:function" (Hyperparameters) -> None raising ConfigError for settings the agent cannot run.
+    settings_check: str | None = None
+
+    @property
+    def has_model(self) -> bool:
+        return self.model_file is not None
+
+    def check_installed(self) -> None:
+        """ConfigError naming what to install when the agent's optional package is missing."""
+        if self.requires is None:
+            return
+        module, install = self.requires
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"agent {self.name!r} needs {module}, which is not installed: {install}")
 
     def train(
         self,
@@ -70,7 +87,7 @@ def _ppo_agent(name: str, label: str, colour: str, description: str, steps_per_s
         description=description,
         trainer="ppo.agents.ppo.train:train_ppo",
         actor="ppo.agents.ppo.policy:saved_greedy_policy",
-        has_model=True,
+        model_file="model.pt",
         resumable=True,
         steps_per_second=steps_per_second,
         presets=table,
@@ -88,7 +105,7 @@ AGENTS: dict[str, Agent] = {
             description="uniformly random actions, same budget and evaluations",
             trainer="ppo.agents.random:run_random",
             actor="ppo.agents.random:saved_random_policy",
-            has_model=False,
+            model_file=None,
             resumable=False,
             steps_per_second=5000,
             presets=presets.RANDOM,
@@ -103,6 +120,20 @@ AGENTS: dict[str, Agent] = {
         ),  # fmt: skip
         _ppo_agent("ppo-zoo", "PPO (rl-zoo settings)", "#55a868", "rl-baselines3-zoo's settings", 1500, presets.ZOO),
         _ppo_agent("ppo", "PPO (tuned)", "#4c72b0", "ours, tuned per env", 1500, presets.TUNED),
+        Agent(
+            name="sb3-ppo",
+            label="Stable-Baselines3 PPO",
+            colour="#c44e52",
+            description="Stable-Baselines3's PPO with rl-baselines3-zoo's settings (the peer of ppo-zoo)",
+            trainer="ppo.agents.sb3:train_sb3",
+            actor="ppo.agents.sb3:saved_greedy_policy",
+            model_file="model.zip",
+            resumable=False,
+            steps_per_second=700,
+            presets=presets.ZOO,
+            requires=("stable_baselines3", "pip install -e '.[peers]'"),
+            settings_check="ppo.agents.sb3:check_settings",
+        ),
     )
 }
 
@@ -137,6 +168,10 @@ def resolve(agent: str, env_id: str, overrides: dict[str, Any] | None = None) ->
     check_known_keys(list(overrides))
     settings.update(overrides)
     try:
-        return Hyperparameters(**settings), tuned
+        hp = Hyperparameters(**settings)
     except TypeError as err:  # e.g. a dataclass field received something unhashable
         raise ConfigError(str(err)) from None
+    check = get_agent(agent).settings_check
+    if check is not None:
+        _load(check)(hp)
+    return hp, tuned

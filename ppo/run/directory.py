@@ -53,6 +53,9 @@ def write_run(out_dir: str | Path, result: RunResult, meta: dict[str, Any]) -> d
     if result.model is not None:
         with atomic_path(out / "model.pt") as tmp:
             torch.save({"format": MODEL_FORMAT, **result.model}, tmp)
+    for name, content in result.files.items():
+        with atomic_path(out / name) as tmp:
+            tmp.write_bytes(content)
     wall = result.train_seconds + result.eval_seconds
     run = {
         **meta,

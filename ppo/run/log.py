@@ -41,6 +41,7 @@ class RunResult:
     seconds_to_threshold: float | None = None
     final_eval: EvalEpisodes | None = None
     model: dict[str, Any] | None = None  # model.pt's content (the agent's `saved()`), None without a model
+    files: dict[str, bytes] = field(default_factory=dict)  # other files in the agent's own format (SB3's model.zip)
     last_update: dict[str, float] | None = None
     phase_seconds: dict[str, float] | None = None  # train_seconds split by PhaseTimer (PPO only)
     resumed_at: list[int] = field(default_factory=list)  # env steps at which the run resumed from a checkpoint

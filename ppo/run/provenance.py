@@ -10,7 +10,7 @@ from pathlib import Path
 
 import ppo
 
-_PACKAGES = ("torch", "gymnasium", "numpy", "box2d", "mujoco", "pandas", "snakemake")
+_PACKAGES = ("torch", "gymnasium", "numpy", "box2d", "mujoco", "pandas", "snakemake", "stable_baselines3")
 
 
 def versions() -> dict[str, str]:

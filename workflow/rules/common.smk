@@ -49,17 +49,20 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-# Agents whose training leaves model.pt (the registry says which): two train rules, one per kind.
-MODEL_AGENTS = "|".join(name for name, agent in REGISTRY.items() if agent.has_model)
-NO_MODEL_AGENTS = "|".join(
-    name for name, agent in REGISTRY.items() if not agent.has_model
-)
+# Three train rules, one per kind of model file an agent leaves (the registry says which).
+def _agents_leaving(model_file):
+    return "|".join(n for n, a in REGISTRY.items() if a.model_file == model_file)
+
+
+NO_MODEL_AGENTS = _agents_leaving(None)
+TORCH_MODEL_AGENTS = _agents_leaving("model.pt")
+SB3_MODEL_AGENTS = _agents_leaving("model.zip")
 
 
 def run_files(env, agent, seed):
     names = ["episodes.csv", "evals.csv", "run.json"]
     if REGISTRY[agent].has_model:
-        names.append("model.pt")
+        names.append(REGISTRY[agent].model_file)
     return [f"results/runs/{env}/{agent}/seed{seed}/{name}" for name in names]
 
 
@@ -100,11 +103,19 @@ def train_runtime_minutes(wildcards):
     return 5 + math.ceil(steps / speed / 60)
 
 
+def agent_conda_env(wildcards):
+    """The software environment of a job that loads the agent's model: the peers' one for SB3's."""
+    if REGISTRY[wildcards.agent].requires is not None:
+        return "../envs/peers.yaml"
+    return "../../environment.yml"
+
+
 def get_rollout_models(wildcards):
-    if not REGISTRY[wildcards.agent].has_model:
+    model_file = REGISTRY[wildcards.agent].model_file
+    if model_file is None:
         return []
     return [
-        f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/model.pt"
+        f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/{model_file}"
         for seed in SEEDS
     ]
 

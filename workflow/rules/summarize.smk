@@ -98,7 +98,7 @@ rule rollout:
     group:
         "report"
     conda:
-        "../../environment.yml"
+        agent_conda_env
     threads: 1
     resources:
         mem_mb=2000,

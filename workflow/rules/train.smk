@@ -9,7 +9,7 @@ rule train:
     benchmark:
         "results/benchmarks/train/{env}/{agent}/seed{seed}.tsv"
     wildcard_constraints:
-        agent=MODEL_AGENTS,
+        agent=TORCH_MODEL_AGENTS,
     conda:
         "../../environment.yml"
     threads: 1
@@ -31,3 +31,16 @@ use rule train as train_random with:
         run="results/runs/{env}/{agent}/seed{seed}/run.json",
     wildcard_constraints:
         agent=NO_MODEL_AGENTS,
+
+
+# Stable-Baselines3's PPO (a peer): its model in SB3's own format, and its own software environment.
+use rule train as train_sb3 with:
+    output:
+        episodes="results/runs/{env}/{agent}/seed{seed}/episodes.csv",
+        evals="results/runs/{env}/{agent}/seed{seed}/evals.csv",
+        run="results/runs/{env}/{agent}/seed{seed}/run.json",
+        model="results/runs/{env}/{agent}/seed{seed}/model.zip",
+    wildcard_constraints:
+        agent=SB3_MODEL_AGENTS,
+    conda:
+        "../envs/peers.yaml"

@@ -75,12 +75,10 @@ def train_ppo(
         raw_obs = envs.reset(seed=resume_seed(seed, step))[0]
         progress.notice(f"resuming from the checkpoint at step {step} (iteration {first_iteration} of {hp.n_iterations})")
     for iteration in range(first_iteration, hp.n_iterations):
-        remaining = 1.0 - iteration / hp.n_iterations  # share of the run still ahead
-        if hp.lr_schedule == "linear":
-            # Detail: linear learning-rate annealing from learning_rate to 0 over the run.
-            optimizer.lr = hp.learning_rate * remaining
-        # rl-zoo's lin_ clip range: epsilon annealed to 0 the same way (constant by default).
-        clip_range = hp.clip_range * remaining if hp.clip_range_schedule == "linear" else hp.clip_range
+        # Detail: learning rate and clip range follow their schedules (constant or annealed linearly to 0).
+        remaining = hp.progress_remaining(iteration)  # share of the run still ahead
+        optimizer.lr = hp.learning_rate_at(remaining)
+        clip_range = hp.clip_range_at(remaining)
 
         timer.restart()
         for _ in range(hp.n_steps):

@@ -1,0 +1,207 @@
+"""sb3-ppo: Stable-Baselines3's PPO as a peer agent, run through ppo-bench's envs, seeds, budgets, logs and evaluator.
+
+SB3's own: the algorithm, its policy and rollout buffer, VecNormalize (where the zoo's `normalize: true` asks
+for it) and its model format (model.zip, plus vec_normalize.pkl when normalizing). ppo-bench's, so that the
+comparison is like for like: the env ids and budgets (total_timesteps rounded down to whole rollouts), the
+seeds (PPO(seed=...) and env i reset with seed + i, as our vector env does), the training-episode log
+(episodes.csv, raw env rewards), the periodic and final greedy evaluations (our Evaluator over SB3's
+deterministic policy, on the fixed evaluation seeds), run.json, and wall-clock time kept apart from evaluation.
+
+Two alignments with our loop (ppo/agents/ppo/train.py):
+- Schedules. SB3 updates progress_remaining after collecting a rollout, so its first update already runs at
+  1 - 1/n and its last at 0; ours runs at 1 - i/n (1 first, 1/n last). SB3 is given our schedules shifted by
+  one rollout, so update i of both runs with the same learning rate and clip range (tests/test_sb3.py).
+- Evaluation points. Ours evaluates after each update; SB3's callback sees the start of each rollout, which is
+  just after the previous update, and learn() returning, after the last one.
+
+Stable-Baselines3 is an optional extra (`pip install -e '.[peers]'`): this module imports it only inside
+functions, and the registry checks it is installed before any run starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ppo.config import ConfigError, Hyperparameters
+from ppo.envs import EnvInfo
+from ppo.run.evaluate import Evaluator, PolicyFn
+from ppo.run.log import EvalSettings, Progress, RunLog, RunResult
+from ppo.run.seeding import seed_single_threaded
+
+MODEL_FILE = "model.zip"  # SB3's format: PPO.load() reads it
+NORMALIZER_FILE = "vec_normalize.pkl"  # VecNormalize's statistics, as VecNormalize.save() writes them (rl-zoo's name)
+# Our settings that Stable-Baselines3's PPO has no equivalent for: any other value than the default is refused.
+SB3_EQUIVALENTS = {f.name for f in dataclasses.fields(Hyperparameters)}
+_ACTIVATIONS = ("tanh", "relu")
+
+
+def check_settings(hp: Hyperparameters) -> None:
+    """ConfigError naming the first setting SB3 cannot run."""
+    defaults = Hyperparameters()
+    for f in dataclasses.fields(Hyperparameters):
+        if f.name not in SB3_EQUIVALENTS and getattr(hp, f.name) != getattr(defaults, f.name):
+            raise ConfigError(
+                f"{f.name}={getattr(hp, f.name)!r} has no Stable-Baselines3 equivalent; sb3-ppo runs only the default"
+            )
+    if hp.activation not in _ACTIVATIONS:
+        raise ConfigError(f"activation={hp.activation!r} is not offered for sb3-ppo; allowed: {', '.join(_ACTIVATIONS)}")
+
+
+def shifted_schedule(value_at, hp: Hyperparameters):
+    """SB3's schedule (a function of its progress_remaining) that gives our value at each update: SB3's
+    progress at update i is 1 - (i + 1) / n, ours 1 - i / n, one rollout more."""
+    one_rollout = hp.rollout_size / hp.trained_timesteps
+    return lambda progress_remaining: value_at(progress_remaining + one_rollout)
+
+
+def build_model(env_id: str, hp: Hyperparameters, seed: int):
+    """SB3's PPO with our settings on SB3's vector env of `env_id` (VecNormalize where we normalize)."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    check_settings(hp)
+    # render_mode=None: SB3's make_vec_env otherwise passes rgb_array and renders every step (4x slower).
+    envs = make_vec_env(env_id, n_envs=hp.n_envs, seed=seed, env_kwargs={"render_mode": None})
+    if hp.normalize_observation or hp.normalize_reward:  # the zoo's `normalize: true`
+        envs = VecNormalize(envs, norm_obs=hp.normalize_observation, norm_reward=hp.normalize_reward, gamma=hp.gamma)
+    return PPO(
+        "MlpPolicy",
+        envs,
+        learning_rate=shifted_schedule(hp.learning_rate_at, hp),
+        n_steps=hp.n_steps,
+        batch_size=hp.batch_size,
+        n_epochs=hp.n_epochs,
+        gamma=hp.gamma,
+        gae_lambda=hp.gae_lambda,
+        clip_range=shifted_schedule(hp.clip_range_at, hp),
+        clip_range_vf=hp.clip_range_vf,
+        normalize_advantage=hp.normalize_advantage,
+        ent_coef=hp.ent_coef,
+        vf_coef=hp.vf_coef,
+        # SB3 always clips; an infinite norm clips nothing (our max_grad_norm: null).
+        max_grad_norm=hp.max_grad_norm if hp.max_grad_norm is not None else float("inf"),
+        policy_kwargs={
+            "net_arch": {"pi": list(hp.net_arch), "vf": list(hp.net_arch)},
+            "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[hp.activation],
+            "ortho_init": hp.ortho_init,
+            "log_std_init": hp.log_std_init,
+        },
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def greedy_policy(model, normalizer=None) -> PolicyFn:
+    """SB3's deterministic actions (the Gaussian's mean clipped to the bounds, or the argmax) on raw
+    observations: the normalizer's statistics are applied first, as SB3's own evaluation does."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        if normalizer is not None:
+            obs = normalizer.normalize_obs(obs)
+        return model.predict(obs, deterministic=True)[0]
+
+    return act
+
+
+def _logging_callback(log: RunLog, act: PolicyFn, hp: Hyperparameters):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class RunLogCallback(BaseCallback):
+        """Feeds SB3's steps into our RunLog: training episodes from the env's raw rewards, evaluations after
+        each update (at the next rollout's start)."""
+
+        def _on_training_start(self) -> None:
+            self.valid = np.ones(hp.n_envs, dtype=bool)
+
+        def _on_rollout_start(self) -> None:
+            if self.num_timesteps == 0:
+                log.start(act)
+            else:
+                log.end_iteration(self.num_timesteps, act, last_update(self.model))
+
+        def _on_step(self) -> bool:
+            normalizer = self.model.get_vec_normalize_env()
+            rewards = normalizer.get_original_reward() if normalizer is not None else self.locals["rewards"]
+            dones = self.locals["dones"]
+            # SB3's vector env resets within the step (the final obs goes to info), so every step is valid.
+            truncated = np.array([info.get("TimeLimit.truncated", False) for info in self.locals["infos"]])
+            log.track(
+                np.asarray(rewards, dtype=np.float64), dones & ~truncated, dones & truncated, self.valid, self.num_timesteps
+            )
+            return True
+
+    return RunLogCallback()
+
+
+def last_update(model) -> dict[str, float] | None:
+    """SB3's train/ statistics of its latest update, under SB3's names."""
+    values = model.logger.name_to_value
+    stats = {key.removeprefix("train/"): float(value) for key, value in values.items() if key.startswith("train/")}
+    return stats or None
+
+
+def train_sb3(
+    env_id: str, hp: Hyperparameters, seed: int, evaluation: EvalSettings, progress: Progress, checkpoints=None
+) -> RunResult:
+    """Train SB3's PPO for hp.trained_timesteps and log it exactly as our runs are logged. No checkpoints:
+    SB3 has no resumable state for its envs and schedules (sb3-ppo reruns from scratch when preempted)."""
+    seed_single_threaded(seed)
+    model = build_model(env_id, hp, seed)
+    normalizer = model.get_vec_normalize_env()
+    evaluator = Evaluator(env_id, evaluation.width)
+    log = RunLog(hp.n_envs, evaluator, evaluation, progress)
+    act = greedy_policy(model, normalizer)
+    model.learn(total_timesteps=hp.trained_timesteps, callback=_logging_callback(log, act, hp))
+    log.end_iteration(model.num_timesteps, act, last_update(model))
+    result = log.finish(act)
+    evaluator.close()
+    model.get_env().close()
+
+    result.files = {MODEL_FILE: _model_bytes(model)}
+    if normalizer is not None:
+        result.files[NORMALIZER_FILE] = pickle.dumps(normalizer)  # what VecNormalize.save() writes
+    return result
+
+
+def _model_bytes(model) -> bytes:
+    buffer = io.BytesIO()
+    model.save(buffer)
+    return buffer.getvalue()
+
+
+def saved_greedy_policy(run_dir: str | Path, info: EnvInfo, seed: int) -> PolicyFn:
+    """The registry's `actor` of sb3-ppo: model.zip (and vec_normalize.pkl) of a finished run."""
+    from stable_baselines3 import PPO
+
+    run_dir = Path(run_dir)
+    path = run_dir / MODEL_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; rerun the sb3-ppo training job that writes it")
+    model = PPO.load(path, device="cpu")
+    expected = info.n_actions if not info.continuous else info.action_dim
+    got = model.action_space.n if hasattr(model.action_space, "n") else model.action_space.shape[0]
+    if model.observation_space.shape != (info.obs_dim,) or got != expected:
+        raise ValueError(
+            f"{path} was trained for {model.observation_space} -> {model.action_space}, not this env ({info.action_text})"
+        )
+    normalizer = None
+    if (run_dir / NORMALIZER_FILE).exists():
+        normalizer = _load_normalizer(run_dir / NORMALIZER_FILE)
+    return greedy_policy(model, normalizer)
+
+
+def _load_normalizer(path: Path) -> Any:
+    # VecNormalize.load() wants a live vector env only to re-attach it; acting needs the statistics alone.
+    with open(path, "rb") as f:
+        normalizer = pickle.load(f)
+    normalizer.training = False
+    return normalizer
