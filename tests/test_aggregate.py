@@ -4,7 +4,17 @@ import pytest
 from synthetic import write_runs
 
 from ppo.analysis.aggregate import curves_on_grid, eval_curves, load_runs, summary_table, write_summary
-from ppo.analysis.statistics import iqm, iqm_with_ci, normalized
+from ppo.analysis.statistics import (
+    aggregate_mean,
+    aggregate_optimality_gap,
+    interval_estimate,
+    iqm,
+    iqm_with_ci,
+    normalized,
+    performance_profile,
+    probability_of_improvement,
+    probability_of_improvement_with_ci,
+)
 from ppo.run.directory import ResultsError
 
 
@@ -124,3 +134,46 @@ RLIABLE_GOLDEN = [
 @pytest.mark.parametrize("scores, point, low, high", RLIABLE_GOLDEN)
 def test_iqm_and_interval_equal_rliables(scores, point, low, high):
     assert iqm_with_ci(np.array(scores), 2000, random_state=7) == pytest.approx((point, low, high), rel=1e-12)
+
+
+# More of rliable 1.2.0's own numbers, produced the same way (np.random.seed(7) before each call, reps=2000):
+#   get_interval_estimates({"xy": (X, Y)}, metrics.probability_of_improvement)   (and with Y[:4])
+#   get_interval_estimates({"x": X}, metrics.aggregate_mean / aggregate_optimality_gap)
+#   create_performance_profile({"x": X}, TAUS)
+X = np.array([[0.9, 0.2, 1.1], [0.7, 0.5, 0.95], [1.2, 0.1, 1.0], [0.8, 0.4, 1.3], [1.0, 0.3, 0.7]])
+Y = np.array([[0.6, 0.35, 1.0], [0.9, 0.3, 0.9], [0.5, 0.2, 1.0], [0.7, 0.4, 1.1], [0.85, 0.25, 0.8]])
+TAUS = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25])
+
+
+@pytest.mark.parametrize(
+    "y, golden",
+    [(Y, (0.6266666666666666, 0.42, 0.82)), (Y[:4], (0.6166666666666667, 0.4083333333333334, 0.8166666666666668))],
+)
+def test_probability_of_improvement_equals_rliables(y, golden):
+    assert probability_of_improvement_with_ci(X, y, 2000, random_state=7) == pytest.approx(golden, rel=1e-12)
+
+
+def test_probability_of_improvement_is_symmetric_and_one_half_for_equals():
+    assert float(probability_of_improvement(X, Y)) + float(probability_of_improvement(Y, X)) == pytest.approx(1.0)
+    assert float(probability_of_improvement(X, X)) == 0.5
+    assert float(probability_of_improvement(X + 10, X)) == 1.0
+
+
+@pytest.mark.parametrize(
+    "statistic, golden",
+    [
+        (aggregate_mean, (0.7433333333333333, 0.6566666666666667, 0.8266666666666665)),
+        (aggregate_optimality_gap, (0.29666666666666663, 0.2366666666666667, 0.36)),
+    ],
+)
+def test_mean_and_optimality_gap_equal_rliables(statistic, golden):
+    assert interval_estimate(statistic, X, 2000, random_state=7) == pytest.approx(golden, rel=1e-12)
+
+
+def test_performance_profile_equals_rliables():
+    profile, low, high = performance_profile(X, TAUS, 2000, random_state=7)
+    np.testing.assert_allclose(
+        profile, [1.0, 0.8666666666666667, 0.6666666666666666, 0.5333333333333333, 0.2, 0.0666666666666667]
+    )
+    np.testing.assert_allclose(low, [1.0, 0.7333333333333333, 0.6666666666666666, 0.3333333333333333, 0.0, 0.0])
+    np.testing.assert_allclose(high, [1.0, 1.0, 0.6666666666666666, 0.6666666666666666, 0.4, 0.2])
