@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", required=True, help="figure directory to write (PNG and SVG)")
     plot.add_argument("--random-state", type=_non_negative_int, default=0, help="seed of the plotted bootstrap CIs")
 
+    compare = verbs.add_parser(
+        "compare", help="agents compared across envs (rliable): normalized aggregates, P(X > Y), performance profiles"
+    )
+    compare.add_argument("--summaries", required=True, nargs="+", help="summary directories, one per env")
+    compare.add_argument("--out", required=True, help="directory for the comparison tables (CSV)")
+    compare.add_argument("--figures", required=True, help="directory for the comparison figures (PNG and SVG)")
+    compare.add_argument("--bootstrap-samples", type=_positive_int, default=2000, help="bootstrap resamples (default 2000)")
+    compare.add_argument("--random-state", type=_non_negative_int, default=0, help="bootstrap seed (default 0)")
+
     rollout = verbs.add_parser("rollout", help="record the median seed's agent as MP4 + GIF + caption JSON")
     rollout.add_argument("--env", required=True, help="Gymnasium id")
     rollout.add_argument("--agent", required=True, choices=list(AGENTS), help="agent to record")
@@ -141,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--markdown", default="README.md", help="Markdown file name inside --out (default README.md)")
     report.add_argument("--html", default="index.html", help="HTML file name inside --out; '' for none")
     report.add_argument("--root", default="", help="path from the Markdown file to the report directory (e.g. '../')")
+    report.add_argument("--compare", help="comparison tables written by `compare` (figures in --out/figures/compare)")
 
     bench = verbs.add_parser(
         "bench", help="training speed side by side: raw vector env, our PPO, Stable-Baselines3 PPO (same settings)"
@@ -283,6 +293,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ppo.analysis.compare import write_comparison
+    from ppo.analysis.compare_plots import write_compare_figures
+
+    tables = write_comparison(args.summaries, args.out, args.bootstrap_samples, args.random_state)
+    write_compare_figures(tables, args.figures)
+    return 0
+
+
 def cmd_rollout(args: argparse.Namespace) -> int:
     from ppo.analysis.video import write_rollout
 
@@ -297,7 +316,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = json.loads(Path(args.config).read_text())
     summaries = [Path(s) for s in args.summaries]
     rollouts = [Path(args.out) / args.root / "media" / s.name for s in summaries]
-    write_report(summaries, rollouts, config, Path(args.out), args.markdown, args.html or None, args.root)
+    compare = Path(args.compare) if args.compare else None
+    write_report(summaries, rollouts, config, Path(args.out), args.markdown, args.html or None, args.root, compare)
     return 0
 
 
@@ -346,6 +366,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "aggregate": cmd_aggregate,
     "plot": cmd_plot,
+    "compare": cmd_compare,
     "rollout": cmd_rollout,
     "report": cmd_report,
     "bench": cmd_bench,

@@ -51,3 +51,31 @@ def test_html_inlines_local_media(tmp_path):
     (tmp_path / "figures" / "a.png").write_bytes(b"\x89PNG fake")
     html = render_html("![a](figures/a.png) ![b](figures/missing.png)", tmp_path, "t")
     assert 'src="data:image/png;base64,iVBORyBmYWtl"' in html and 'src="figures/missing.png"' in html
+
+
+def test_comparison_sections_render_from_the_compare_tables(tmp_path):
+    from synthetic import write_run
+
+    from ppo.analysis.compare import write_comparison
+
+    runs = write_runs(tmp_path / "runs")
+    runs += [
+        write_run(tmp_path / "runs", "CartPole-v1", a, s, [400 + 20 * s] * 4) for a in ("ppo-zoo", "sb3-ppo") for s in range(3)
+    ]
+    summary = tmp_path / "summary" / "CartPole-v1"
+    write_summary("CartPole-v1", runs, summary, 100, 0)
+    write_comparison([summary], tmp_path / "compare", 100, 0)
+    out = tmp_path / "report"
+    (out / "media" / "CartPole-v1").mkdir(parents=True)
+    write_report([summary], [out / "media" / "CartPole-v1"], CONFIG, out, compare_dir=tmp_path / "compare")
+    markdown = (out / "README.md").read_text()
+    for heading in ("### Published results, for reference", "## Across environments", "## Implementations compared"):
+        assert heading in markdown
+    assert "figures/compare/performance_profiles.png" in markdown
+    # ppo-zoo and sb3-ppo have identical runs: P = 0.5 exactly; both peer pairs are stated.
+    assert "- P(PPO (rl-zoo settings) > Stable-Baselines3 PPO) = 0.50 [" in markdown
+    assert "- P(PPO (tuned) > Stable-Baselines3 PPO) = " in markdown
+    assert "rl-baselines3-zoo benchmark.md, commit 22e3ff2" in markdown  # CartPole-v1's reference row
+    # Without the compare tables (a one-env page), neither section appears.
+    write_report([summary], [out / "media" / "CartPole-v1"], CONFIG, out, "one.md", None)
+    assert "## Across environments" not in (out / "one.md").read_text()

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from ppo.agents import AGENTS
+from ppo.analysis import COMPARE_TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVS = ("CartPole-v1", "LunarLander-v3", "Hopper-v5")
@@ -86,7 +87,9 @@ def test_full_workflow_reuses_the_finished_env_and_writes_everything(workdir):
     assert "figures/LunarLander-v3/learning_curves.png" in readme and "media/CartPole-v1/ppo.gif" in readme
     html = (workdir / "report/index.html").read_text()
     assert "media/Hopper-v5/ppo.gif" in readme and "media/CartPole-v1/sb3-ppo.gif" in readme
-    assert html.count('src="data:image/png;base64,') == 12 and html.count('src="data:video/mp4;base64,') == 7
+    assert html.count('src="data:image/png;base64,') == 15 and html.count('src="data:video/mp4;base64,') == 7
+    assert "## Across environments" in readme and "## Implementations compared" in readme
+    assert all((workdir / f"results/compare/{name}.csv").stat().st_size > 0 for name in COMPARE_TABLES)
 
 
 def test_second_invocation_has_nothing_to_do(workdir):

@@ -65,6 +65,7 @@ def build_model(env_id: str, hp: Hyperparameters, seed: int):
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import VecNormalize
 
     check_settings(hp)
@@ -72,7 +73,7 @@ def build_model(env_id: str, hp: Hyperparameters, seed: int):
     envs = make_vec_env(env_id, n_envs=hp.n_envs, seed=seed, env_kwargs={"render_mode": None})
     if hp.normalize_observation or hp.normalize_reward:  # the zoo's `normalize: true`
         envs = VecNormalize(envs, norm_obs=hp.normalize_observation, norm_reward=hp.normalize_reward, gamma=hp.gamma)
-    return PPO(
+    model = PPO(
         "MlpPolicy",
         envs,
         learning_rate=shifted_schedule(hp.learning_rate_at, hp),
@@ -98,6 +99,9 @@ def build_model(env_id: str, hp: Hyperparameters, seed: int):
         device="cpu",
         verbose=0,
     )
+    # A logger that keeps the latest values in memory only: SB3's default makes a /tmp/SB3-<date> folder per run.
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 def greedy_policy(model, normalizer=None) -> PolicyFn:

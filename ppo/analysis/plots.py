@@ -18,12 +18,13 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ppo.agents import AGENTS, label  # noqa: E402
+from ppo.analysis.references import references_for, short_label  # noqa: E402
 from ppo.run.atomic import atomic_path  # noqa: E402
 
 PALETTE = {name: agent.colour for name, agent in AGENTS.items()}
 
 
-def _style() -> None:
+def apply_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid")
     plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 110, "svg.hashsalt": "ppo-bench", "svg.fonttype": "none"})
 
@@ -32,10 +33,34 @@ def _agents(frame: pd.DataFrame) -> list[str]:
     return [agent for agent in PALETTE if agent in set(frame["agent"])]
 
 
+def bulk_limits(values: np.ndarray, must_show: list[float] = ()) -> tuple[float, float]:
+    """y-limits that show where the agents differ: everything above the 2nd percentile (the top matters:
+    it is where agents solve), the threshold and any reference lines, with 5% padding. A few early
+    evaluations far below (a crashing lander at -2,000) no longer squeeze the rest into a sliver."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    low, high = np.percentile(values, 2), values.max()
+    low, high = min([low, *must_show]), max([high, *must_show])
+    pad = 0.05 * (high - low or 1.0)
+    return low - pad, high + pad
+
+
+def _clip_note(ax, values: np.ndarray, what: str) -> None:
+    """Say at the bottom edge how many values lie below the axis, and the lowest of them."""
+    low = ax.get_ylim()[0]
+    below = np.asarray(values, dtype=float)
+    below = below[below < low]
+    if len(below):
+        ax.annotate(
+            f"▼ {len(below)} {what} below {low:,.0f} (lowest {below.min():,.0f}) not shown",
+            xy=(0.01, 0.01), xycoords="axes fraction", fontsize="x-small", color="dimgray", va="bottom",
+        )  # fmt: skip
+
+
 def episode_rewards(episodes: pd.DataFrame, env: str) -> plt.Figure:
     """The article's figure: total reward of every training episode against its index, one panel per
     agent, the same y-limits on every panel. Columns read: agent, seed, episode, return."""
-    _style()
+    apply_style()
     agents = _agents(episodes)
     fig, axes = plt.subplots(1, len(agents), figsize=(5.5 * len(agents), 4.2), sharey=True, squeeze=False)
     for ax, agent in zip(axes[0], agents):
@@ -47,6 +72,9 @@ def episode_rewards(episodes: pd.DataFrame, env: str) -> plt.Figure:
         ax.set_title(f"{label(agent)}: {env}")
         ax.set_xlabel("# episode")
         ax.set_ylabel("total episode reward")
+    axes[0][0].set_ylim(*bulk_limits(episodes["return"]))
+    for ax, agent in zip(axes[0], agents):
+        _clip_note(ax, episodes.loc[episodes.agent == agent, "return"], "episodes")
     fig.suptitle(f"Training episodes, every seed ({env})", y=1.02)
     fig.tight_layout()
     return fig
@@ -55,39 +83,62 @@ def episode_rewards(episodes: pd.DataFrame, env: str) -> plt.Figure:
 def learning_curves(curves_on_grid: pd.DataFrame, env: str, threshold: float | None, random_state: int) -> plt.Figure:
     """Greedy evaluation return against env steps: mean over seeds with a 95% bootstrap CI (seeded),
     the solved threshold drawn. Columns read: agent, seed, step, mean_return (on a common grid)."""
-    _style()
+    apply_style()
     fig, ax = plt.subplots(figsize=(8, 4.8))
     sns.lineplot(
         data=curves_on_grid, x="step", y="mean_return", hue="agent", hue_order=_agents(curves_on_grid),
         palette=PALETTE, errorbar=("ci", 95), seed=random_state, ax=ax,
     )  # fmt: skip
+    ax.set_ylim(*bulk_limits(curves_on_grid["mean_return"], [threshold] if threshold is not None else []))
+    _clip_note(ax, curves_on_grid.groupby(["agent", "step"])["mean_return"].mean(), "points of the mean curves")
     title = f"Learning curves: greedy evaluation, mean and 95% CI over seeds ({env})"
     return _finish(fig, ax, title, "env steps", "evaluation return", threshold)
 
 
-def final_returns(final: pd.DataFrame, env: str, threshold: float | None, random_state: int) -> plt.Figure:
-    """Distribution of final evaluation returns per agent (box, with every episode as a point).
+def final_returns(
+    final: pd.DataFrame, env: str, threshold: float | None, random_state: int, references: list[dict] = ()
+) -> plt.Figure:
+    """Distribution of final evaluation returns per agent (box, with every episode as a point), with
+    published results drawn as dotted reference lines (ppo.analysis.references; their protocols differ).
     Columns read: agent, return. The points' jitter is seeded, so figures are reproducible."""
-    _style()
+    apply_style()
     np.random.seed(random_state)  # seaborn's stripplot jitter draws from NumPy's global generator
     fig, ax = plt.subplots(figsize=(7, 4.5))
     order = _agents(final)
-    sns.boxplot(data=final, x="agent", y="return", hue="agent", order=order, palette=PALETTE, showfliers=False, ax=ax)
+    sns.boxplot(
+        data=final, x="agent", y="return", hue="agent", order=order, palette=PALETTE, showfliers=False, legend=False, ax=ax
+    )
     sns.stripplot(data=final, x="agent", y="return", order=order, color="black", size=2, alpha=0.35, jitter=0.25, ax=ax)
     ax.set_xticks(range(len(order)), [label(a) for a in order])
+    for row, style in zip(references, (":", "-.", (0, (1, 3)), (0, (5, 5)))):
+        ax.axhline(row["mean"], color="dimgray", linestyle=style, linewidth=1.2, label=short_label(row))
+    marks = [r["mean"] for r in references] + ([threshold] if threshold is not None else [])
+    ax.set_ylim(*bulk_limits(final["return"], marks))
+    _clip_note(ax, final["return"], "episodes")
     title = f"Final greedy evaluation, all seeds and episodes ({env})"
-    return _finish(fig, ax, title, "", "episode return", threshold, legend=False)
+    return _finish(fig, ax, title, "", "episode return", threshold, legend=bool(references))
 
 
 def wall_clock(curves: pd.DataFrame, env: str, threshold: float | None) -> plt.Figure:
     """Evaluation return against training seconds (evaluation time excluded), one line per seed.
     Columns read: agent, seed, wall_s, mean_return."""
-    _style()
+    apply_style()
     fig, ax = plt.subplots(figsize=(8, 4.8))
     sns.lineplot(
         data=curves, x="wall_s", y="mean_return", hue="agent", hue_order=_agents(curves), units="seed",
         estimator=None, palette=PALETTE, alpha=0.8, linewidth=1, ax=ax,
     )  # fmt: skip
+    ax.set_ylim(*bulk_limits(curves["mean_return"], [threshold] if threshold is not None else []))
+    _clip_note(ax, curves["mean_return"], "evaluations")
+    learners = curves[curves.agent != "random"]
+    if len(learners) and curves["wall_s"].max() > 1.2 * learners["wall_s"].max():
+        # The random agent's flat line can run far longer (no update, but the same budget): stop where learners end.
+        end = 1.05 * learners["wall_s"].max()
+        ax.set_xlim(0, end)
+        ax.annotate(
+            f"random continues flat to {curves['wall_s'].max():,.0f} s", xy=(0.99, 0.01), xycoords="axes fraction",
+            ha="right", va="bottom", fontsize="x-small", color="dimgray",
+        )  # fmt: skip
     title = f"Return against training wall-clock time, every seed ({env})"
     return _finish(fig, ax, title, "training seconds (one CPU core, evaluation excluded)", "evaluation return", threshold)
 
@@ -128,5 +179,8 @@ def write_figures(summary_dir: str | Path, out_dir: str | Path, random_state: in
     save_figure(
         learning_curves(pd.read_csv(summary / "curves_grid.csv"), env, threshold, random_state), out / "learning_curves.png"
     )
-    save_figure(final_returns(pd.read_csv(summary / "final.csv"), env, threshold, random_state), out / "final_returns.png")
+    published = references_for(env).to_dict("records")
+    save_figure(
+        final_returns(pd.read_csv(summary / "final.csv"), env, threshold, random_state, published), out / "final_returns.png"
+    )
     save_figure(wall_clock(curves, env, threshold), out / "wall_clock.png")

@@ -22,6 +22,7 @@ import pandas as pd
 from markdown_it import MarkdownIt
 
 from ppo.agents import AGENTS, label
+from ppo.analysis.references import references_for
 from ppo.run.atomic import write_text
 
 # Package data (pyproject.toml ships them): a wheel install renders reports as an editable one does.
@@ -97,7 +98,80 @@ def _hyperparameter_rows(hyperparameters: dict[str, dict[str, Any]]) -> tuple[li
     return [label(a) for a in agents], rows
 
 
-def build_context(summary_dirs: list[Path], rollout_dirs: list[Path], config: dict[str, Any], root: str) -> dict[str, Any]:
+def _interval(point: float, low: float, high: float, spec: str = ".2f") -> str:
+    ci = "" if math.isnan(low) else f" [{low:{spec}}, {high:{spec}}]"
+    return f"{point:{spec}}{ci}"
+
+
+def _reference_rows(env_ids: list[str]) -> list[dict[str, str]]:
+    rows = []
+    for env_id in env_ids:
+        for ref in references_for(env_id).to_dict("records"):
+            rows.append(
+                {
+                    "env": env_id,
+                    "algorithm": ref["algorithm"],
+                    "source": ref["source"],
+                    "url": ref["url"],
+                    "version": ref["version"],
+                    "env_version": ref["env_version"],
+                    "steps": f"{ref['steps']:,}",
+                    "result": f"{ref['mean']:g} ± {ref['plus_minus']:g}",
+                    "over": ref["over"],
+                    "evaluated": ref["evaluated"],
+                }
+            )
+    return rows
+
+
+# The pairs the "Implementations compared" section states: like for like, and tuned against the reference.
+PEER_PAIRS = (("ppo-zoo", "sb3-ppo"), ("ppo", "sb3-ppo"))
+
+
+def _comparison(compare_dir: Path | None, table: pd.DataFrame) -> dict[str, Any] | None:
+    """The across-env section (and the implementations section when sb3-ppo ran), from `ppo compare`'s tables."""
+    if compare_dir is None:
+        return None
+    aggregates = pd.read_csv(compare_dir / "aggregates.csv")
+    improvement = pd.read_csv(compare_dir / "improvement.csv")
+    rows = []
+    for agent, group in aggregates.groupby("agent", sort=False):
+        metric = {r["metric"]: r for r in group.to_dict("records")}
+        rows.append(
+            {
+                "label": label(agent),
+                "envs": ", ".join(str(group["envs"].iloc[0]).split(";")),
+                "runs": int(group["runs"].iloc[0]),
+                **{
+                    key: _interval(metric[name]["point"], metric[name]["low"], metric[name]["high"])
+                    for key, name in (("iqm", "IQM"), ("mean", "mean"), ("gap", "optimality gap"))
+                },
+            }  # fmt: skip
+        )
+    pairs = [
+        {
+            "x": label(r["agent_x"]),
+            "y": label(r["agent_y"]),
+            "p": _interval(r["point"], r["low"], r["high"]),
+            "envs": ", ".join(str(r["envs"]).split(";")),
+            "peer": (r["agent_x"], r["agent_y"]) in PEER_PAIRS,
+        }
+        for r in improvement.to_dict("records")
+    ]
+    peers = [a for a in ("ppo-zoo", "ppo", "sb3-ppo") if a in set(table["agent"])]
+    implementations = None
+    if "sb3-ppo" in peers and len(peers) > 1:
+        implementations = {
+            "rows": [r for r in _table_rows(table[table.agent.isin(peers)])],
+            "pairs": [p for p in pairs if p["peer"]],
+            "envs": list(dict.fromkeys(table.loc[table.agent == "sb3-ppo", "env"])),
+        }
+    return {"aggregates": rows, "pairs": pairs, "implementations": implementations}
+
+
+def build_context(
+    summary_dirs: list[Path], rollout_dirs: list[Path], config: dict[str, Any], root: str, compare_dir: Path | None = None
+) -> dict[str, Any]:
     envs, tables, metas = [], [], []
     for summary_dir, rollout_dir in zip(summary_dirs, rollout_dirs):
         table = pd.read_csv(summary_dir / "table.csv")
@@ -147,6 +221,12 @@ def build_context(summary_dirs: list[Path], rollout_dirs: list[Path], config: di
         "eval_episodes": config["evaluation"]["episodes"],
         "bootstrap_samples": config["statistics"]["bootstrap_samples"],
         "table": _table_rows(all_tables),
+        "agent_descriptions": [
+            {"label": label(a), "description": AGENTS[a].description if a in AGENTS else "a variant"}
+            for a in dict.fromkeys(all_tables["agent"])
+        ],
+        "references": _reference_rows([env["id"] for env in envs]),
+        "comparison": _comparison(compare_dir, all_tables),
         "article_note": ARTICLE_NOTE,
         "article_comparison": _article_comparison(all_tables),
         "provenance": {
@@ -192,8 +272,9 @@ def render_html(markdown: str, base_dir: Path, title: str) -> str:
 
 
 def write_report(summary_dirs: list[Path], rollout_dirs: list[Path], config: dict[str, Any], out_dir: Path,
-                 markdown_name: str = "README.md", html_name: str | None = "index.html", root: str = "") -> None:  # fmt: skip
-    context = build_context(summary_dirs, rollout_dirs, config, root)
+                 markdown_name: str = "README.md", html_name: str | None = "index.html", root: str = "",
+                 compare_dir: Path | None = None) -> None:  # fmt: skip
+    context = build_context(summary_dirs, rollout_dirs, config, root, compare_dir)
     write_text(out_dir / markdown_name, render_markdown(context, html=False))
     if html_name:
         write_text(out_dir / html_name, render_html(render_markdown(context, html=True), out_dir, context["title"]))

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 from ppo.config import ConfigError
 from ppo.agents import AGENTS as REGISTRY
+from ppo.analysis import COMPARE_FIGURES, COMPARE_TABLES
 from ppo.analysis import FIGURE_NAMES as FIGURES
 from ppo.workflow_config import (
     check_config,
@@ -120,9 +121,10 @@ def get_rollout_models(wildcards):
     ]
 
 
-def get_report_inputs(envs):
-    """Everything a report over `envs` reads: summaries, figures, rollouts, the resolved config."""
-    return {
+def get_report_inputs(envs, compare=False):
+    """Everything a report over `envs` reads: summaries, figures, rollouts, the resolved config, and
+    (compare=True) the comparison across envs."""
+    inputs = {
         "config": "results/config.json",
         "tables": [f"results/summary/{env}/table.csv" for env in envs],
         "metas": [f"results/summary/{env}/meta.json" for env in envs],
@@ -136,6 +138,12 @@ def get_report_inputs(envs):
             for ext in ("gif", "mp4", "json")
         ],
     }
+    if compare:
+        inputs["compare"] = [f"results/compare/{name}.csv" for name in COMPARE_TABLES]
+        inputs["compare_figures"] = [
+            f"report/figures/compare/{name}.png" for name in COMPARE_FIGURES
+        ]
+    return inputs
 
 
 def get_final_output():

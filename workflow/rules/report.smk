@@ -38,7 +38,7 @@ rule env_report:
 
 rule report:
     input:
-        unpack(lambda wildcards: get_report_inputs(ENVS)),
+        unpack(lambda wildcards: get_report_inputs(ENVS, compare=True)),
     output:
         markdown="report/README.md",
         html=report(
@@ -57,5 +57,7 @@ rule report:
     params:
         summaries=get_summary_dirs,
         out=subpath(output.markdown, parent=True),
+        compare=lambda wildcards, input: parent_dirs(input.compare)[0],
     shell:
-        "python -m ppo report --summaries {params.summaries} --config {input.config} --out {params.out} > {log} 2>&1"
+        "python -m ppo report --summaries {params.summaries} --config {input.config} --out {params.out} "
+        "--compare {params.compare} > {log} 2>&1"

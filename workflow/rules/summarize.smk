@@ -31,6 +31,33 @@ rule aggregate:
         "--bootstrap-samples {params.samples} --random-state {params.random_state} > {log} 2>&1"
 
 
+rule compare:
+    input:
+        expand("results/summary/{env}/runs.csv", env=ENVS),
+    output:
+        tables=expand("results/compare/{name}.csv", name=COMPARE_TABLES),
+        figures=expand("report/figures/compare/{name}.png", name=COMPARE_FIGURES),
+    log:
+        "logs/compare.log",
+    benchmark:
+        "results/benchmarks/compare.tsv"
+    group:
+        "report"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        summaries=get_run_dirs,
+        samples=config["statistics"]["bootstrap_samples"],
+        random_state=config["statistics"]["random_state"],
+    shell:
+        "python -m ppo compare --summaries {params.summaries} --out results/compare --figures report/figures/compare "
+        "--bootstrap-samples {params.samples} --random-state {params.random_state} > {log} 2>&1"
+
+
 rule plot:
     input:
         rules.aggregate.output,
