@@ -45,7 +45,7 @@ class Hyperparameters:
     max_grad_norm: float | None = field(default=0.5, metadata=_help("global gradient norm clip; null = no clipping"))
     normalize_advantage: bool = field(default=True, metadata=_help("normalize advantages per minibatch"))
     net_arch: tuple[int, ...] = field(default=(64, 64), metadata=_help("hidden layer sizes of actor and critic"))
-    activation: str = field(default="tanh", metadata=_help("tanh | relu"))
+    activation: str = field(default="tanh", metadata=_help("tanh | relu | identity (no nonlinearity: a linear network)"))
     ortho_init: bool = field(default=True, metadata=_help("orthogonal init (false = PyTorch's default init)"))
     log_std_init: float = field(default=0.0, metadata=_help("initial log standard deviation of Gaussian actions"))
     normalize_observation: bool = field(
@@ -55,6 +55,21 @@ class Hyperparameters:
         default=False, metadata=_help("rewards divided by the running std of the discounted return, clipped to +-10")
     )
     total_timesteps: int = field(default=100_000, metadata=_help("env steps to train for (all envs together)"))
+    # Ablation switches: implementation details, each on (correct) by default; off reproduces a known mistake
+    # (the article's among them: ppo/agents/article.py). Each lives in one `if` where the detail is applied.
+    adam_eps: float = field(
+        default=1e-5, metadata=_help("Adam's epsilon (PPO2 / SB3 / CleanRL: 1e-5; PyTorch's default 1e-8)")
+    )
+    shuffle_minibatches: bool = field(default=True, metadata=_help("shuffle the rollout every epoch (false = time order)"))
+    bootstrap_truncation: bool = field(
+        default=True, metadata=_help("bootstrap from V(final obs) at time limits (false = truncation treated as termination)")
+    )
+    bootstrap_rollout_end: bool = field(
+        default=True, metadata=_help("bootstrap from V(next obs) at the rollout's end (false = last step's advantage is 0)")
+    )
+    gae_episode_boundaries: bool = field(
+        default=True, metadata=_help("the GAE sum stops at episode ends (false = it runs on into the next episode)")
+    )
 
     def __post_init__(self) -> None:
         # Coerce YAML lists to tuples so the dataclass stays hashable and comparable.
@@ -160,7 +175,8 @@ def _check_ranges(hp: Hyperparameters) -> None:
     need(hp.ent_coef >= 0, "ent_coef", ">= 0")
     need(hp.vf_coef > 0, "vf_coef", "> 0")
     need(hp.max_grad_norm is None or hp.max_grad_norm > 0, "max_grad_norm", "> 0 or null")
-    need(hp.activation in ("tanh", "relu"), "activation", "tanh | relu")
+    need(hp.activation in ("tanh", "relu", "identity"), "activation", "tanh | relu | identity")
+    need(hp.adam_eps > 0, "adam_eps", "> 0")
     need(1 <= hp.batch_size <= hp.rollout_size, "batch_size", f"1 .. n_envs * n_steps = {hp.rollout_size}")
     need(hp.total_timesteps >= hp.rollout_size, "total_timesteps", f">= one rollout, n_envs * n_steps = {hp.rollout_size}")
 

@@ -20,7 +20,6 @@ functions, and the registry checks it is installed before any run starts.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import pickle
 from pathlib import Path
@@ -36,21 +35,18 @@ from ppo.run.seeding import seed_single_threaded
 
 MODEL_FILE = "model.zip"  # SB3's format: PPO.load() reads it
 NORMALIZER_FILE = "vec_normalize.pkl"  # VecNormalize's statistics, as VecNormalize.save() writes them (rl-zoo's name)
-# Our settings that Stable-Baselines3's PPO has no equivalent for: any other value than the default is refused.
-SB3_EQUIVALENTS = {f.name for f in dataclasses.fields(Hyperparameters)}
-_ACTIVATIONS = ("tanh", "relu")
+# Our ablation switches that Stable-Baselines3's PPO has no setting for (it always does the correct thing):
+# any other value than the default is refused.
+NO_SB3_EQUIVALENT = ("shuffle_minibatches", "bootstrap_truncation", "bootstrap_rollout_end", "gae_episode_boundaries")
 
 
 def check_settings(hp: Hyperparameters) -> None:
     """ConfigError naming the first setting SB3 cannot run."""
     defaults = Hyperparameters()
-    for f in dataclasses.fields(Hyperparameters):
-        if f.name not in SB3_EQUIVALENTS and getattr(hp, f.name) != getattr(defaults, f.name):
-            raise ConfigError(
-                f"{f.name}={getattr(hp, f.name)!r} has no Stable-Baselines3 equivalent; sb3-ppo runs only the default"
-            )
-    if hp.activation not in _ACTIVATIONS:
-        raise ConfigError(f"activation={hp.activation!r} is not offered for sb3-ppo; allowed: {', '.join(_ACTIVATIONS)}")
+    for name in NO_SB3_EQUIVALENT:
+        value, default = getattr(hp, name), getattr(defaults, name)
+        if value != default:
+            raise ConfigError(f"{name}={value!r} has no Stable-Baselines3 equivalent; sb3-ppo runs only {default!r}")
 
 
 def shifted_schedule(value_at, hp: Hyperparameters):
@@ -91,7 +87,8 @@ def build_model(env_id: str, hp: Hyperparameters, seed: int):
         max_grad_norm=hp.max_grad_norm if hp.max_grad_norm is not None else float("inf"),
         policy_kwargs={
             "net_arch": {"pi": list(hp.net_arch), "vf": list(hp.net_arch)},
-            "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[hp.activation],
+            "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "identity": torch.nn.Identity}[hp.activation],
+            "optimizer_kwargs": {"eps": hp.adam_eps},
             "ortho_init": hp.ortho_init,
             "log_std_init": hp.log_std_init,
         },

@@ -68,7 +68,16 @@ class RolloutBuffer:
     def full(self) -> bool:
         return self.pos == self.n_steps
 
-    def compute_returns_and_advantage(self, last_values: np.ndarray, gamma: float, gae_lambda: float) -> None:
+    def compute_returns_and_advantage(
+        self,
+        last_values: np.ndarray,
+        gamma: float,
+        gae_lambda: float,
+        *,
+        bootstrap_truncation: bool = True,
+        bootstrap_rollout_end: bool = True,
+        gae_episode_boundaries: bool = True,
+    ) -> None:
         """GAE (Schulman et al. 2016, eq. 16), a backward loop over steps, vectorized over envs.
 
         delta_t = r_t + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t)
@@ -81,19 +90,33 @@ class RolloutBuffer:
         rollout's end and at truncations). Returns (value targets) are A_t + V(s_t).
 
         `last_values` is V of the observation after the last stored step, shape (n_envs,).
+        The keyword switches turn a detail off (ablations; all on is correct PPO): see each `if`.
         """
         assert self.full, "compute_returns_and_advantage needs a full rollout"
         values = self.values.numpy()
         next_values = np.append(values[1:], last_values[None].astype(np.float32), axis=0)
-        not_terminal = 1.0 - self.terminated
+        terminal = self.terminated
+        if not bootstrap_truncation:
+            # Ablation: a time limit treated as a terminal state (V(final obs) dropped), as `done = done or trun` does.
+            terminal = self.terminated | self.truncated
+        not_terminal = 1.0 - terminal
         not_done = 1.0 - (self.terminated | self.truncated)
         deltas = self.rewards + gamma * next_values * not_terminal - values
+        if not bootstrap_rollout_end:
+            # Ablation: no bootstrap at the horizon; the last step's advantage is 0 and the chain starts one
+            # step earlier (a GAE loop over range(T - 1), as the article's).
+            deltas[-1] = 0.0
         last_gae = np.zeros(self.n_envs, dtype=np.float32)
         for t in reversed(range(self.n_steps)):
-            last_gae = deltas[t] + gamma * gae_lambda * not_done[t] * last_gae
-            # Autoreset steps carry no transition; zero them so they contribute nothing anywhere.
-            last_gae = last_gae * self.valid[t]
-            self.advantages[t] = last_gae
+            if gae_episode_boundaries:
+                last_gae = deltas[t] + gamma * gae_lambda * not_done[t] * last_gae
+                # Autoreset steps carry no transition; zero them so they contribute nothing anywhere.
+                last_gae = last_gae * self.valid[t]
+            else:
+                # Ablation: the lambda-chain runs on across episode ends into the next episode (only the value
+                # bootstrap is masked, in delta); autoreset steps are skipped, as a same-step reset would.
+                last_gae = np.where(self.valid[t], deltas[t] + gamma * gae_lambda * last_gae, last_gae)
+            self.advantages[t] = last_gae * self.valid[t]
         self.returns[:] = self.advantages + values
 
     def get(self) -> RolloutBatch:

@@ -31,9 +31,9 @@ from ppo.envs import EnvInfo, action_space_text
 from ppo.run.directory import load_model
 from ppo.run.evaluate import PolicyFn
 
-ACTIVATION_FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu}
+ACTIVATION_FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda x: x}
 # In place on a NumPy array.
-NUMPY_ACTIVATIONS = {"tanh": lambda x: np.tanh(x, out=x), "relu": lambda x: np.maximum(x, 0.0, out=x)}
+NUMPY_ACTIVATIONS = {"tanh": lambda x: np.tanh(x, out=x), "relu": lambda x: np.maximum(x, 0.0, out=x), "identity": lambda x: x}
 
 
 class PolicyStep(NamedTuple):

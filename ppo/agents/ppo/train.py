@@ -54,7 +54,7 @@ def train_ppo(
         normalize_observation=hp.normalize_observation,
     )
     # Detail: Adam with eps=1e-5 (the PPO reference implementation's value, not PyTorch's 1e-8).
-    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=1e-5)
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=hp.adam_eps)
     # Acting (collection, evaluation) runs the same weights in NumPy: see policy.py for why.
     actor = NumpyActorCritic(policy, seed)
     buffer = RolloutBuffer(hp.n_steps, hp.n_envs, info.obs_dim, distribution.action_shape, distribution.action_dtype)
@@ -108,7 +108,14 @@ def train_ppo(
             )
         # Bootstrap: V(obs after the rollout); under NEXT_STEP autoreset this is V(final obs) for an env
         # whose episode ended on the last step, which is what a truncation needs.
-        buffer.compute_returns_and_advantage(actor.values(actor.normalize(raw_obs)), hp.gamma, hp.gae_lambda)
+        buffer.compute_returns_and_advantage(
+            actor.values(actor.normalize(raw_obs)),
+            hp.gamma,
+            hp.gae_lambda,
+            bootstrap_truncation=hp.bootstrap_truncation,
+            bootstrap_rollout_end=hp.bootstrap_rollout_end,
+            gae_episode_boundaries=hp.gae_episode_boundaries,
+        )
         try:
             stats = ppo_update(policy, optimizer, buffer.get(), hp, generator, clip_range)
         except FloatingPointError as err:

@@ -86,7 +86,7 @@ def ppo_update(
     log_ratios = []  # log r of every sample when its minibatch was used, for approx_kl and clip_fraction
     for _ in range(hp.n_epochs):
         # Detail: shuffled minibatches, each sample exactly once per epoch.
-        epoch = shuffled(rollout, hp.batch_size, generator)
+        epoch = shuffled(rollout, hp.batch_size, generator) if hp.shuffle_minibatches else rollout
         if hp.normalize_advantage:
             # Detail: per-minibatch advantage normalization (computed for all minibatches of the epoch at once).
             epoch = epoch._replace(advantages=normalize_per_minibatch(epoch.advantages, hp.batch_size))
