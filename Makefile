@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: help venv system-deps test test-slurm test-fast lint benchmark benchmark-speed report publish lock clean
+.PHONY: help venv system-deps test test-slurm test-fast lint benchmark rerun benchmark-speed report publish lock clean
 # Jobs call `python -m ppo`: put the venv first on PATH for Snakemake and its jobs.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SDL_VIDEODRIVER ?= dummy
@@ -54,6 +54,11 @@ test-fast: $(STAMP)  ## the tests not marked slow, while editing
 
 benchmark: $(STAMP)  ## the full default benchmark, report included (CORES=2)
 	$(BIN)/snakemake --cores $(CORES)
+
+CONFIG ?= config/config.yaml
+rerun: $(STAMP)  ## retrain one env from scratch, then its reports: make rerun ENV=CartPole-v1 [AGENT=ppo] [CONFIG=...]
+	@test -n "$(ENV)" || { echo "make rerun needs ENV=<env id>, e.g. make rerun ENV=CartPole-v1 [AGENT=ppo]" >&2; exit 2; }
+	$(BIN)/python -m ppo rerun --configfile $(CONFIG) --env $(ENV) $(if $(AGENT),--agent $(AGENT)) --cores $(CORES)
 
 REPEATS ?= 3
 benchmark-speed: $(STAMP)  ## training speed vs the raw env and Stable-Baselines3 (REPEATS=3); rewrites the table in docs/speed.md

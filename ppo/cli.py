@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from ppo.agents import AGENTS, get_agent, resolve
-from ppo.config import Hyperparameters, parse_overrides
+from ppo.config import ConfigError, Hyperparameters, parse_overrides
 from ppo.envs import EVAL_SEED_BASE, env_info, resolve_env_id
 from ppo.run.checkpoint import handle_sigterm
 
@@ -40,6 +41,22 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not positive; allowed: integers >= 1")
     return value
+
+
+def _variant_name(text: str) -> str:
+    from ppo.workflow_config import VARIANT_NAME
+
+    if not VARIANT_NAME.match(text) or text in AGENTS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a variant name; allowed: lowercase letters, digits, '.', '_', '-', not a registered agent's name"
+        )
+    return text
+
+
+def _colour(text: str) -> str:
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a colour; allowed: '#rrggbb'")
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -104,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint-iterations", type=_positive_int, help="also checkpoint every this many iterations (rollout + update)"
     )
     train.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pt exists (it is deleted)")
+    train.add_argument(
+        "--variant",
+        type=_variant_name,
+        help="train as a variant of --agent with this name (run.json's agent; config variants)",
+    )
+    train.add_argument("--label", help="the variant's display name in tables and figures (default its name)")
+    train.add_argument("--colour", type=_colour, help="the variant's colour in figures, '#rrggbb'")
 
     evaluate = verbs.add_parser(
         "evaluate",
@@ -136,9 +160,34 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--bootstrap-samples", type=_positive_int, default=2000, help="bootstrap resamples (default 2000)")
     compare.add_argument("--random-state", type=_non_negative_int, default=0, help="bootstrap seed (default 0)")
 
+    ladder = verbs.add_parser("ladder", help="the ablation ladder's table and figures (config/article-ablation.yaml)")
+    ladder.add_argument("--summaries", required=True, nargs="+", help="summary directories, one per env")
+    ladder.add_argument("--config", required=True, help="the resolved workflow config as JSON (its agents are the rungs)")
+    ladder.add_argument("--out", required=True, help="directory for ladder.csv")
+    ladder.add_argument("--figures", required=True, help="directory for one learning-curve figure per env")
+
+    sweep = verbs.add_parser("sweep", help="one sweep's table and sensitivity figure (config `sweeps:`)")
+    sweep.add_argument("--name", required=True, help="the sweep's name in the config")
+    sweep.add_argument("--summaries", required=True, nargs="+", help="summary directories of the sweep's envs")
+    sweep.add_argument("--config", required=True, help="the resolved workflow config as JSON")
+    sweep.add_argument("--out", required=True, help="directory for NAME.csv")
+    sweep.add_argument("--figures", required=True, help="directory for NAME.png")
+
+    rerun = verbs.add_parser(
+        "rerun",
+        help="retrain one env (or one agent or variant on it) from scratch with Snakemake, then redo its reports",
+        description="Runs `snakemake --forcerun` on the env's run files: Snakemake alone would answer 'Nothing to be "
+        "done' for deleted intermediates under an up-to-date report. Run it from the workflow's directory.",
+    )
+    rerun.add_argument("--env", required=True, help="the env to retrain, as the config names it")
+    rerun.add_argument("--agent", help="only this agent or variant (default: every agent of the env)")
+    rerun.add_argument("--configfile", default="config/config.yaml", help="the workflow config (default config/config.yaml)")
+    rerun.add_argument("--cores", default="all", help="Snakemake's --cores (default all)")
+    rerun.add_argument("--dry-run", action="store_true", help="show the jobs Snakemake would run, run nothing")
+
     rollout = verbs.add_parser("rollout", help="record the median seed's agent as MP4 + GIF + caption JSON")
     rollout.add_argument("--env", required=True, help="Gymnasium id")
-    rollout.add_argument("--agent", required=True, choices=list(AGENTS), help="agent to record")
+    rollout.add_argument("--agent", required=True, help="agent (or variant) to record, as its runs' run.json names it")
     rollout.add_argument("--runs", required=True, nargs="+", help="the agent's run directories, one per seed")
     rollout.add_argument("--out", required=True, help="directory for AGENT.mp4, AGENT.gif, AGENT.json")
     rollout.add_argument("--max-gif-mb", type=float, default=5.0, help="largest GIF in MB (default 5)")
@@ -151,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--html", default="index.html", help="HTML file name inside --out; '' for none")
     report.add_argument("--root", default="", help="path from the Markdown file to the report directory (e.g. '../')")
     report.add_argument("--compare", help="comparison tables written by `compare` (figures in --out/figures/compare)")
+    report.add_argument("--ladder", help="ladder.csv's directory, written by `ladder` (figures in --out/figures/ladder)")
+    report.add_argument("--sweeps", help="the sweeps' tables, written by `sweep` (figures in --out/figures/sweeps)")
 
     bench = verbs.add_parser(
         "bench", help="training speed side by side: raw vector env, our PPO, Stable-Baselines3 PPO (same settings)"
@@ -222,17 +273,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         final_episodes=args.final_eval_episodes,
         threshold=info.solved_threshold if args.solved_threshold is None else args.solved_threshold,
     )
-    progress = Progress(hp.trained_timesteps, f"{args.agent} {env_id} seed {args.seed}", enabled=not args.quiet)
+    progress = Progress(
+        hp.trained_timesteps, f"{args.variant or args.agent} {env_id} seed {args.seed}", enabled=not args.quiet
+    )
     meta = {
         "env": env_id,
         "env_requested": args.env,
-        "agent": args.agent,
+        "agent": args.variant or args.agent,
         "seed": args.seed,
         "tuned_preset": tuned,
         "hyperparameters": hp.to_dict(),
         "evaluation": {**evaluation.__dict__, "seed_base": EVAL_SEED_BASE},
         "solved_threshold": evaluation.threshold,
     }
+    if args.variant:
+        meta["variant"] = {"base": args.agent, "label": args.label or args.variant, "colour": args.colour}
     # A checkpoint resumes only a run of the same env, agent, seed, settings, evaluation and code.
     identity = {key: meta[key] for key in ("env", "agent", "seed", "hyperparameters", "evaluation")}
     identity["code"] = f"ppo {__version__}, commit {git_commit()}"
@@ -245,10 +300,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_json = write_run(args.out, result, meta)
     checkpoints.remove()  # the run is complete: run.json is written
     final = run_json["final_eval"]
+    returns = f"final greedy return {final['mean_return']:.1f} ± {final['std_return']:.1f} over {final['episodes']} episodes"
+    speed = (
+        f"{run_json['total_steps']} steps in {run_json['train_seconds']:.1f} s ({run_json['steps_per_second']:.0f} steps/s)"
+    )
     print(
-        f"{args.agent} {env_id} seed {args.seed}: final greedy return {final['mean_return']:.1f} ± {final['std_return']:.1f} "
-        f"over {final['episodes']} episodes; {run_json['total_steps']} steps in {run_json['train_seconds']:.1f} s "
-        f"({run_json['steps_per_second']:.0f} steps/s), evaluation {run_json['eval_seconds']:.1f} s",
+        f"{meta['agent']} {env_id} seed {args.seed}: {returns}; {speed}, evaluation {run_json['eval_seconds']:.1f} s",
         file=sys.stderr,
     )
     return 0
@@ -263,7 +320,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if notice:
         print(notice, file=sys.stderr)
     info = env_info(env_id)
-    agent = get_agent(run["agent"])
+    agent = get_agent(run.get("variant", {}).get("base", run["agent"]))
     if not agent.has_model:
         raise FileNotFoundError(
             f"{args.run} is a run of {agent.name}, which saves no model; only runs that saved a model can be evaluated"
@@ -294,12 +351,54 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ppo.analysis.compare import write_comparison
+    from ppo.analysis.compare import summary_styles, write_comparison
     from ppo.analysis.compare_plots import write_compare_figures
 
     tables = write_comparison(args.summaries, args.out, args.bootstrap_samples, args.random_state)
-    write_compare_figures(tables, args.figures)
+    write_compare_figures(tables, summary_styles(args.summaries), args.figures)
     return 0
+
+
+def cmd_ladder(args: argparse.Namespace) -> int:
+    from ppo.analysis.compare import summary_styles
+    from ppo.analysis.ladder import write_ladder
+    from ppo.workflow_config import ladder_rungs
+
+    config = json.loads(Path(args.config).read_text())
+    write_ladder(args.summaries, ladder_rungs(config), summary_styles(args.summaries), args.out, args.figures)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ppo.analysis.sweeps import write_sweep
+    from ppo.workflow_config import variants
+
+    config = json.loads(Path(args.config).read_text())
+    points = {v.name: v.grid_point for v in variants(config).values() if v.sweep == args.name}
+    if not points:
+        raise ConfigError(f"--name={args.name!r} is not a sweep of the config; allowed: {', '.join(config.get('sweeps', {}))}")
+    write_sweep(args.name, args.summaries, points, args.out, args.figures)
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    import subprocess
+
+    import yaml
+
+    from ppo.workflow_config import rerun_targets
+
+    try:
+        config = yaml.safe_load(Path(args.configfile).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"--configfile={args.configfile!r} does not exist; run from the workflow's directory"
+        ) from None
+    targets = rerun_targets(config, args.env, args.agent)
+    command = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile", args.configfile]
+    command += ["--forcerun", *targets] + (["--dry-run"] if args.dry_run else [])
+    print(" ".join(command), file=sys.stderr)
+    return subprocess.run(command).returncode
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
@@ -316,8 +415,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = json.loads(Path(args.config).read_text())
     summaries = [Path(s) for s in args.summaries]
     rollouts = [Path(args.out) / args.root / "media" / s.name for s in summaries]
-    compare = Path(args.compare) if args.compare else None
-    write_report(summaries, rollouts, config, Path(args.out), args.markdown, args.html or None, args.root, compare)
+    extras = {
+        name: Path(value)
+        for name, value in (("compare", args.compare), ("ladder", args.ladder), ("sweeps", args.sweeps))
+        if value
+    }
+    write_report(summaries, rollouts, config, Path(args.out), args.markdown, args.html or None, args.root, extras)
     return 0
 
 
@@ -367,6 +470,9 @@ COMMANDS = {
     "aggregate": cmd_aggregate,
     "plot": cmd_plot,
     "compare": cmd_compare,
+    "ladder": cmd_ladder,
+    "sweep": cmd_sweep,
+    "rerun": cmd_rerun,
     "rollout": cmd_rollout,
     "report": cmd_report,
     "bench": cmd_bench,

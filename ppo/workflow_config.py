@@ -6,14 +6,17 @@ check_config() here, so a bad env id or hyperparameter stops the run before any 
 
 from __future__ import annotations
 
+import itertools
+import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from ppo.agents import get_agent, resolve
+from ppo.agents import AGENTS, get_agent, resolve
 from ppo.config import ConfigError, check_known_keys
 from ppo.envs import EnvError, env_info, resolve_env_id
 
@@ -37,11 +40,120 @@ def schema_error_line(config: dict[str, Any], schema_path: str | Path) -> str | 
     return f"{where}: {error.message}"
 
 
+# Colours for variants without their own, in order of appearance (seaborn's "dark" and "muted" palettes,
+# minus the registry's colours): distinct from the registered agents' and from each other for 16 variants.
+VARIANT_COLOURS = (
+    "#8172b3", "#937860", "#da8bc3", "#ccb974", "#64b5cd", "#001c7f", "#b1400d", "#12711c",
+    "#8c0800", "#591e71", "#592f0d", "#a23582", "#3c3c3c", "#b8850a", "#006374", "#6d904f",
+)  # fmt: skip
+VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+VARIANT_KEYS = ("base", "label", "colour", "hyperparameters")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An agent defined in the config: a registered agent (its base) with its own name, label, colour and
+    hyperparameters on top of the base's presets."""
+
+    name: str
+    base: str
+    label: str
+    colour: str
+    hyperparameters: dict[str, Any]
+    sweep: str | None = None  # the sweep that generated it, and its grid point
+    grid_point: dict[str, Any] | None = None
+    envs: tuple[str, ...] | None = None  # a sweep's envs; None = wherever the agent list says
+
+
+def variants(config: dict[str, Any]) -> dict[str, Variant]:
+    """Every variant of the config: `agents` entries of the form {name: {base, ...}}, then every grid point of
+    every sweep, in config order. Raises ConfigError on a bad name, base or key."""
+    out: dict[str, Variant] = {}
+    specs = [(next(iter(e)), e[next(iter(e))], None) for e in config["agents"] if isinstance(e, dict)]
+    for sweep, spec in config.get("sweeps", {}).items():
+        keys = list(spec["grid"])
+        for values in itertools.product(*(spec["grid"][k] for k in keys)):
+            point = dict(zip(keys, values))
+            name = f"{sweep}-" + "-".join(f"{k}{_yaml_scalar(v)}" for k, v in point.items())
+            label = f"{spec.get('label', sweep)}: " + ", ".join(f"{k}={_yaml_scalar(v)}" for k, v in point.items())
+            merged = {**(spec.get("hyperparameters") or {}), **point}
+            specs.append(
+                (name, {"base": spec["base"], "label": label, "hyperparameters": merged}, (sweep, point, spec["envs"]))
+            )
+    for i, (name, spec, sweep) in enumerate(specs):
+        where = f"sweeps.{sweep[0]}" if sweep else f"agents.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(
+                f"{where}={spec!r} is not a mapping; allowed: {{base: AGENT, label: ..., hyperparameters: {{...}}}}"
+            )
+        if not VARIANT_NAME.match(name) or len(name) > 100:
+            raise ConfigError(
+                f"{where}: name {name!r} is not safe in paths; allowed: lowercase letters, digits, '.', '_', '-'"
+            )
+        if name in AGENTS or name in out:
+            raise ConfigError(f"{where}: name {name!r} is already taken; allowed: a name no other agent or variant has")
+        unknown = sorted(set(spec) - set(VARIANT_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(VARIANT_KEYS)}")
+        if spec.get("base") not in AGENTS:
+            raise ConfigError(f"{where}.base={spec.get('base')!r} is not a registered agent; allowed: {', '.join(AGENTS)}")
+        hyperparameters = dict(spec.get("hyperparameters") or {})
+        try:
+            check_known_keys(list(hyperparameters))
+        except ConfigError as err:
+            raise ConfigError(f"{where}.hyperparameters: {err}") from None
+        out[name] = Variant(
+            name=name,
+            base=spec["base"],
+            label=str(spec.get("label", name)),
+            colour=str(spec.get("colour", VARIANT_COLOURS[i % len(VARIANT_COLOURS)])),
+            hyperparameters=hyperparameters,
+            sweep=sweep[0] if sweep else None,
+            grid_point=sweep[1] if sweep else None,
+            envs=tuple(sweep[2]) if sweep else None,
+        )
+    return out
+
+
+def agent_names(config: dict[str, Any]) -> list[str]:
+    """The top-level agents' names (a variant entry stands for its name)."""
+    return [next(iter(e)) if isinstance(e, dict) else e for e in config["agents"]]
+
+
+def base_agent(config: dict[str, Any], agent: str) -> str:
+    """The registered agent that trains `agent` (itself, unless it is a variant)."""
+    found = variants(config).get(agent)
+    return found.base if found else agent
+
+
+def ladder_rungs(config: dict[str, Any]) -> list[str]:
+    """The ablation ladder's rungs (config `ladder:`, in order; ppo/analysis/ladder.py); empty without one."""
+    return list(config.get("ladder", []))
+
+
+def ladder_envs(config: dict[str, Any]) -> list[str]:
+    """The envs the ladder runs on: those training its first rung."""
+    rungs = ladder_rungs(config)
+    return [env for env in config["envs"] if rungs and rungs[0] in env_agents(config, env)]
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Raise ConfigError (one line, naming the key and value) for what the JSON schema cannot check."""
+    known = variants(config)
+    for env in config["envs"]:
+        for agent in env_agents(config, env):
+            if agent not in AGENTS and agent not in known:
+                where = f"envs.{env}.agents" if "agents" in config["envs"][env] else "agents"
+                raise ConfigError(
+                    f"{where}: {agent!r} is neither a registered agent nor a variant; allowed: {', '.join(AGENTS)}"
+                )
+    for sweep, spec in config.get("sweeps", {}).items():
+        outside = [env for env in spec["envs"] if env not in config["envs"]]
+        if outside:
+            raise ConfigError(f"sweeps.{sweep}.envs: {outside[0]!r} is not in envs; allowed: {', '.join(config['envs'])}")
     used = {agent for env in config["envs"] for agent in env_agents(config, env)}
     for agent in sorted(used):
-        get_agent(agent).check_installed()  # e.g. sb3-ppo without Stable-Baselines3: say what to install
+        get_agent(base_agent(config, agent)).check_installed()  # e.g. sb3-ppo without Stable-Baselines3
     for env, settings in config["envs"].items():
         try:
             env_id, _ = resolve_env_id(env)
@@ -52,14 +164,19 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"envs.{env}: write the id Gymnasium knows, {env_id!r}, so result paths are unambiguous")
         for agent in env_agents(config, env):
             try:
-                resolve(agent, env, hyperparameters(config, env, agent))
+                resolve(base_agent(config, agent), env, hyperparameters(config, env, agent))
             except ConfigError as err:
-                raise ConfigError(f"envs.{env}.hyperparameters.{agent}: {err}") from None
+                where = f"agents.{agent}" if agent in known and agent not in settings.get("hyperparameters", {}) else None
+                raise ConfigError(f"{where or f'envs.{env}.hyperparameters.{agent}'}: {err}") from None
         for agent, overrides in settings.get("hyperparameters", {}).items():
             try:
                 check_known_keys(list(overrides))
             except ConfigError as err:
                 raise ConfigError(f"envs.{env}.hyperparameters.{agent}: {err}") from None
+    stray = [rung for rung in ladder_rungs(config) if rung not in used]
+    if stray:
+        allowed = ", ".join(sorted(used))
+        raise ConfigError(f"ladder: {stray[0]!r} does not run on any env; allowed: agents that run ({allowed})")
     missing = [agent for agent in config["rollouts"]["agents"] if agent not in used]
     if missing:
         raise ConfigError(
@@ -68,8 +185,10 @@ def check_config(config: dict[str, Any]) -> None:
 
 
 def env_agents(config: dict[str, Any], env: str) -> list[str]:
-    """The agents trained on `env`: its own `agents` list when it has one, else the config's."""
-    return config["envs"][env].get("agents", config["agents"])
+    """The agents trained on `env`: its own `agents` list when it has one, else the config's; then the
+    variants of every sweep over `env`."""
+    names = list(config["envs"][env].get("agents", agent_names(config)))
+    return names + [v.name for v in variants(config).values() if v.envs is not None and env in v.envs]
 
 
 def rollout_agents(config: dict[str, Any], env: str) -> list[str]:
@@ -78,9 +197,13 @@ def rollout_agents(config: dict[str, Any], env: str) -> list[str]:
 
 
 def hyperparameters(config: dict[str, Any], env: str, agent: str) -> dict[str, Any]:
-    """The overrides of (env, agent): the env's budget, then the agent's own overrides."""
+    """The overrides of (env, agent) on its base's preset: the env's budget, a variant's hyperparameters,
+    then the env's overrides for the agent."""
     settings = config["envs"][env]
     overrides = {"total_timesteps": settings["total_timesteps"]}
+    variant = variants(config).get(agent)
+    if variant is not None:
+        overrides.update(variant.hyperparameters)
     overrides.update(settings.get("hyperparameters", {}).get(agent, {}) or {})
     return overrides
 
@@ -99,6 +222,10 @@ def train_arguments(config: dict[str, Any], env: str, agent: str) -> str:
     if "iterations" in checkpoints:
         args.append(f"--checkpoint-iterations={checkpoints['iterations']}")
     args.append(f"--final-eval-episodes={config['evaluation']['final_episodes']}")
+    variant = variants(config).get(agent)
+    args.append(f"--agent={variant.base if variant else agent}")
+    if variant is not None:
+        args += [f"--variant={agent}", f"--label={variant.label}", f"--colour={variant.colour}"]
     for key, value in sorted(hyperparameters(config, env, agent).items()):
         args.append(f"--set={key}={_yaml_scalar(value)}")
     return " ".join(shlex.quote(arg) for arg in args)
@@ -112,3 +239,15 @@ def _yaml_scalar(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_yaml_scalar(v) for v in value) + "]"
     return str(value)
+
+
+def rerun_targets(config: dict[str, Any], env: str, agent: str | None = None) -> list[str]:
+    """The run.json files of one env's runs (all its agents, or one agent or variant), every seed: what
+    `snakemake --forcerun` needs to retrain them from scratch and redo everything downstream."""
+    if env not in config["envs"]:
+        raise ConfigError(f"env {env!r} is not in the config; allowed: {', '.join(config['envs'])}")
+    agents = env_agents(config, env)
+    if agent is not None and agent not in agents:
+        raise ConfigError(f"agent {agent!r} does not run on {env}; allowed: {', '.join(agents)}")
+    chosen = [agent] if agent is not None else agents
+    return [f"results/runs/{env}/{a}/seed{seed}/run.json" for a in chosen for seed in config["seeds"]]

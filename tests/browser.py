@@ -40,6 +40,7 @@ def open_page(html_file: Path, screenshot: Path) -> dict:
         driver.save_screenshot(str(screenshot))
         state["console_errors"] = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         state["title"] = driver.title
+        state["headings"] = [h.text for h in driver.find_elements("css selector", "h2")]
         return state
     finally:
         driver.quit()

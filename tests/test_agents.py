@@ -15,14 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
 
 
-def test_schema_enums_are_the_registry():
-    props = SCHEMA["properties"]
-    registry = list(AGENTS)
-    assert props["agents"]["items"]["enum"] == registry
-    assert props["rollouts"]["properties"]["agents"]["items"]["enum"] == registry
-    assert props["envs"]["additionalProperties"]["properties"]["agents"]["items"]["enum"] == registry
-    per_env = props["envs"]["additionalProperties"]["properties"]["hyperparameters"]["properties"]
-    assert list(per_env) == registry
+def test_the_schema_names_every_registered_agent_and_the_package_checks_them():
+    """Agent names are strings in the schema (variants are the config's own); its description lists the
+    registry, and check_config refuses a name that is neither registered nor a variant."""
+    from ppo.workflow_config import check_config
+
+    description = " ".join(SCHEMA["properties"]["agents"]["description"].split())
+    assert all(name in description for name in AGENTS)
+    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    config["agents"].append("ppo-turbo")
+    with pytest.raises(ConfigError, match="agents: 'ppo-turbo' is neither a registered agent nor a variant; allowed: random"):
+        check_config(config)
 
 
 def test_cli_choices_are_the_registry():
@@ -46,7 +49,7 @@ def test_lookups_and_unknown_agents():
     assert label("ppo") == "PPO (tuned)" and label("not-registered") == "not-registered"
     assert preset_for("ppo", "CartPole-v1")[1] is True and preset_for("ppo", "Acrobot-v1")[1] is False
     assert resolve("ppo-zoo", "CartPole-v1")[0].n_steps == 32
-    with pytest.raises(ConfigError, match="agent='dqn' is unknown; allowed: random, ppo-article, ppo-zoo, ppo"):
+    with pytest.raises(ConfigError, match="agent='dqn' is unknown; allowed: random, ppo-article, ppo-article-as-written, ppo-zoo, ppo, sb3-ppo"):
         get_agent("dqn")
 
 

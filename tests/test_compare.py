@@ -8,7 +8,7 @@ from synthetic import write_run, write_runs
 
 from ppo.analysis import COMPARE_FIGURES, COMPARE_TABLES
 from ppo.analysis.aggregate import write_summary
-from ppo.analysis.compare import run_scores, write_comparison
+from ppo.analysis.compare import run_scores, summary_styles, write_comparison
 from ppo.analysis.compare_plots import write_compare_figures
 from ppo.analysis.statistics import aggregate_iqm
 
@@ -68,7 +68,7 @@ def test_tables_cover_what_can_be_compared(summaries, tmp_path):
 
 def test_comparison_figures_are_drawn(summaries, tmp_path):
     tables = write_comparison(summaries, tmp_path / "compare", 100, 0)
-    write_compare_figures(tables, tmp_path / "figures")
+    write_compare_figures(tables, summary_styles(summaries), tmp_path / "figures")
     for name in COMPARE_FIGURES:
         with Image.open(tmp_path / "figures" / f"{name}.png") as image:
             assert image.width >= 500 and image.height >= 150
@@ -83,6 +83,6 @@ def test_a_comparison_without_any_random_baseline_still_writes_its_tables(tmp_pa
     write_summary("Pendulum-v1", runs, tmp_path / "summary", 50, 0)
     tables = write_comparison([tmp_path / "summary"], tmp_path / "compare", 50, 0)
     assert tables["aggregates"].empty and tables["profiles"].empty and len(tables["improvement"]) == 2
-    write_compare_figures(tables, tmp_path / "figures")
+    write_compare_figures(tables, summary_styles([tmp_path / "summary"]), tmp_path / "figures")
     assert np.isclose(tables["improvement"]["point"], 0.5).all()
     assert isinstance(pd.read_csv(tmp_path / "compare" / "aggregates.csv"), pd.DataFrame)

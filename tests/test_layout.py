@@ -40,7 +40,7 @@ ALLOWED = {
     "analysis": {"agents", "run", "envs", "config"},
     "speed": {"agents", "run", "envs", "config"},
     "workflow_config": {"agents", "envs", "config"},
-    "cli": {"analysis", "agents", "run", "envs", "config", "speed"},
+    "cli": {"analysis", "agents", "run", "envs", "config", "speed", "workflow_config"},
     "__main__": {"cli"},
     "__init__": set(),
 }

@@ -67,7 +67,7 @@ def test_comparison_sections_render_from_the_compare_tables(tmp_path):
     write_comparison([summary], tmp_path / "compare", 100, 0)
     out = tmp_path / "report"
     (out / "media" / "CartPole-v1").mkdir(parents=True)
-    write_report([summary], [out / "media" / "CartPole-v1"], CONFIG, out, compare_dir=tmp_path / "compare")
+    write_report([summary], [out / "media" / "CartPole-v1"], CONFIG, out, extras={"compare": tmp_path / "compare"})
     markdown = (out / "README.md").read_text()
     for heading in ("### Published results, for reference", "## Across environments", "## Implementations compared"):
         assert heading in markdown

@@ -1,5 +1,6 @@
 """The whole workflow through Snakemake itself, on the tiny config, in a temporary directory."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -110,6 +111,62 @@ def test_changing_one_envs_hyperparameter_reruns_only_that_env(workdir):
     assert not any("CartPole-v1" in w for _, w in jobs)
 
 
+def test_rerun_retrains_one_agent_of_one_env_and_nothing_else(workdir):
+    """Deleted runs under an up-to-date report: Snakemake alone says "Nothing to be done"; `ppo rerun` retrains
+    exactly them (and redoes what depends on them)."""
+    shutil.rmtree(workdir / "results/runs/CartPole-v1/random")
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(
+        snakemake(workdir, "report/envs/CartPole-v1.md", "--dry-run")
+    )
+    lunar_before = mtimes(workdir / "results/runs/LunarLander-v3")
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "SDL_VIDEODRIVER": "dummy", "HOME": str(workdir)}
+    command = [sys.executable, "-m", "ppo", "rerun", "--configfile", "config/smoke.yaml", "--env", "CartPole-v1"]
+    result = subprocess.run(
+        [*command, "--agent", "random", "--cores", "2"], cwd=workdir, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = re.findall(r"^rule (train\w*):\n(?:    .*\n)*?    wildcards: (.*)$", result.stdout + result.stderr, flags=re.M)
+    assert sorted(w for _, w in trained) == ["env=CartPole-v1, agent=random, seed=0", "env=CartPole-v1, agent=random, seed=1"]
+    assert all((workdir / f"results/runs/CartPole-v1/random/seed{s}/run.json").exists() for s in (0, 1))
+    assert mtimes(workdir / "results/runs/LunarLander-v3") == lunar_before
+    bad = subprocess.run([*command, "--agent", "nope"], cwd=workdir, env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "agent 'nope' does not run on CartPole-v1; allowed:" in bad.stderr
+
+
+def test_variants_sweeps_and_the_ladder_run_from_the_config_alone(workdir):
+    """No code change: a variant, a sweep and a two-rung ladder added to the tiny config run end to end and
+    appear, with their labels, in the tables, figures and report."""
+    config = yaml.safe_load((workdir / "config/smoke.yaml").read_text())
+    config["agents"] += [
+        {"ppo-fast-lr": {"base": "ppo", "label": "PPO, lr 3e-3", "hyperparameters": {"learning_rate": 0.003}}},
+        "ppo-article-as-written",
+        {"rung1": {"base": "ppo-article-as-written", "label": "Rung 1", "hyperparameters": {"gae_episode_boundaries": True}}},
+    ]
+    config["envs"]["CartPole-v1"]["agents"] += ["ppo-fast-lr", "ppo-article-as-written", "rung1"]
+    config["envs"]["LunarLander-v3"]["agents"] = ["random", "ppo-article", "ppo"]  # the variants run on CartPole only
+    config["ladder"] = ["ppo-article-as-written", "rung1", "ppo-article"]
+    config["sweeps"] = {"epochs": {"base": "ppo", "envs": ["CartPole-v1"], "grid": {"n_epochs": [2, 4]}}}
+    (workdir / "config/variants.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(workdir, configfile="config/variants.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = json.loads((workdir / "results/runs/CartPole-v1/ppo-fast-lr/seed0/run.json").read_text())
+    assert (
+        run["agent"] == "ppo-fast-lr" and run["variant"]["base"] == "ppo" and run["hyperparameters"]["learning_rate"] == 0.003
+    )
+    swept = json.loads((workdir / "results/runs/CartPole-v1/epochs-n_epochs4/seed1/run.json").read_text())
+    assert swept["hyperparameters"]["n_epochs"] == 4
+    table = (workdir / "results/summary/CartPole-v1/table.csv").read_text()
+    assert all(name in table for name in ("ppo-fast-lr", "epochs-n_epochs2", "epochs-n_epochs4", "rung1"))
+    readme = (workdir / "report/README.md").read_text()
+    for text in ("PPO, lr 3e-3", "epochs: n_epochs=2", "## Sweep epochs", "## Why the article&#39;s agent hovered", "Rung 1"):
+        assert text in readme, text
+    assert (workdir / "report/figures/sweeps/epochs.png").stat().st_size > 10_000
+    assert (workdir / "report/figures/ladder/CartPole-v1.png").stat().st_size > 10_000
+    ladder = (workdir / "results/ladder/ladder.csv").read_text()
+    assert "ppo-article-as-written" in ladder and "rung1" in ladder and "ppo-article," in ladder
+    assert not (workdir / "results/runs/LunarLander-v3/ppo-fast-lr").exists()  # CartPole's own list: variants only there
+
+
 def test_lint_and_format_are_clean():
     lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
     assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
@@ -125,8 +182,9 @@ def test_report_loads_in_a_real_browser(workdir):
     from browser import open_page
 
     state = open_page(workdir / "report/index.html", ROOT / "test-artifacts" / "report.png")
-    assert len(state["images"]) == 12 and all(i["complete"] and i["width"] > 0 for i in state["images"]), state["images"]
-    assert len(state["videos"]) == 6 and all(v["width"] > 0 and v["error"] is None for v in state["videos"]), state["videos"]
+    assert len(state["images"]) == 15 and all(i["complete"] and i["width"] > 0 for i in state["images"]), state["images"]
+    assert len(state["videos"]) == 7 and all(v["width"] > 0 and v["error"] is None for v in state["videos"]), state["videos"]
+    assert {"Across environments", "Implementations compared"} <= set(state["headings"]), state["headings"]
     assert state["console_errors"] == []
     assert (ROOT / "test-artifacts" / "report.png").stat().st_size > 10_000
 

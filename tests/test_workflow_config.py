@@ -1,6 +1,7 @@
 """The config schema and the package-level checks, without running Snakemake."""
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import yaml
 from snakemake.utils import validate
 
 from ppo.config import ConfigError
-from ppo.workflow_config import check_config, train_arguments
+from ppo.workflow_config import check_config, env_agents, train_arguments, variants
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
@@ -32,7 +33,7 @@ def test_shipped_configs_pass(name):
     [
         lambda c: c.update(seeds=[-1]),
         lambda c: c.update(seeds=[0, 0]),
-        lambda c: c.update(agents=["dqn"]),
+        lambda c: c.update(agents=[{"v": {"label": "a variant without a base"}}]),
         lambda c: c.update(typo_key=1),
         lambda c: c["envs"]["CartPole-v1"].update(total_timesteps="many"),
         lambda c: c["envs"]["CartPole-v1"].update(eval_evry=10),
@@ -121,3 +122,67 @@ def test_zoo_agent_is_accepted_with_its_own_overrides():
     validate(copy.deepcopy(config), SCHEMA, set_default=False)
     check_config(config)
     assert "--set=n_epochs=2" in train_arguments(config, "LunarLander-v3", "ppo-zoo")
+
+
+VARIANT = {"base": "ppo", "label": "PPO, lr 1e-3", "hyperparameters": {"learning_rate": 0.001}}
+
+
+def add(variant):
+    return lambda c: c["agents"].append(variant)
+
+
+SWEEP_ELSEWHERE = {"s": {"base": "ppo", "envs": ["Acrobot-v1"], "grid": {"n_epochs": [1]}}}
+NO_SHUFFLE = {"shuffle_minibatches": False, "n_envs": 1, "n_steps": 256, "batch_size": 64}
+NO_SHUFFLE_SB3 = {"base": "sb3-ppo", "hyperparameters": NO_SHUFFLE}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (add({"Bad Name": VARIANT}), "agents.Bad Name: name 'Bad Name' is not safe in paths"),
+        (add({"ppo": VARIANT}), "agents.ppo: name 'ppo' is already taken"),
+        (add({"v": {**VARIANT, "seed": 3}}), "agents.v: unknown key 'seed'; allowed: base"),
+        (add({"v": {**VARIANT, "base": "dqn"}}), "agents.v.base='dqn' is not a registered agent"),
+        (add({"v": {"base": "ppo", "hyperparameters": {"lr": 1}}}), "agents.v.hyperparameters: unknown hyperparameter 'lr'"),
+        (add({"v": {"base": "ppo", "hyperparameters": {"gamma": 2}}}), "agents.v: gamma=2 is out of range"),
+        (lambda c: c.update(sweeps=SWEEP_ELSEWHERE), "sweeps.s.envs: 'Acrobot-v1' is not in envs"),
+        (lambda c: c.update(ladder=["ppo", "nope"]), "ladder: 'nope' does not run on any env"),
+        (add({"v": NO_SHUFFLE_SB3}), "agents.v: shuffle_minibatches=False has no Stable-Baselines3 equivalent"),
+    ],
+)
+def test_variants_sweeps_and_ladders_are_checked_in_one_line(change, message):
+    config = load("smoke.yaml")
+    change(config)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_config(config)
+
+
+def test_a_variant_resolves_on_its_base_with_its_settings_then_the_envs():
+    config = load("smoke.yaml")
+    config["agents"].append({"ppo-lr": VARIANT})
+    config["envs"]["CartPole-v1"]["agents"].append("ppo-lr")
+    config["envs"]["CartPole-v1"]["hyperparameters"]["ppo-lr"] = {"n_epochs": 3}
+    args = train_arguments(config, "CartPole-v1", "ppo-lr")
+    for expected in (
+        "--agent=ppo",
+        "--variant=ppo-lr",
+        "'--label=PPO, lr 1e-3'",
+        "--set=learning_rate=0.001",
+        "--set=n_epochs=3",
+    ):
+        assert expected in args, args
+    assert variants(config)["ppo-lr"].colour.startswith("#")
+
+
+def test_a_sweep_expands_to_one_readable_variant_per_grid_point():
+    config = load("smoke.yaml")
+    config["sweeps"] = {
+        "lr": {"base": "ppo", "envs": ["CartPole-v1"], "grid": {"learning_rate": [0.0001, 0.001], "n_epochs": [4, 10]}}
+    }
+    check_config(config)
+    names = [v.name for v in variants(config).values()]
+    expected = ["lr-learning_rate0.0001-n_epochs4", "lr-learning_rate0.0001-n_epochs10"]
+    expected += ["lr-learning_rate0.001-n_epochs4", "lr-learning_rate0.001-n_epochs10"]
+    assert names == expected
+    assert set(names) <= set(env_agents(config, "CartPole-v1")) and not set(names) & set(env_agents(config, "LunarLander-v3"))
+    assert variants(config)["lr-learning_rate0.001-n_epochs4"].label == "lr: learning_rate=0.001, n_epochs=4"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ppo.agents import presets
+from ppo.agents import article, presets
 from ppo.config import ConfigError, Hyperparameters, check_known_keys
 
 if TYPE_CHECKING:
@@ -118,6 +118,14 @@ AGENTS: dict[str, Agent] = {
             450,
             presets.ARTICLE,
         ),  # fmt: skip
+        _ppo_agent(
+            "ppo-article-as-written",
+            "PPO (article as written)",
+            "#a6761d",
+            "the article's listing as printed: its settings and its implementation mistakes (ppo/agents/article.py)",
+            450,
+            article.AS_WRITTEN,
+        ),
         _ppo_agent("ppo-zoo", "PPO (rl-zoo settings)", "#55a868", "rl-baselines3-zoo's settings", 1500, presets.ZOO),
         _ppo_agent("ppo", "PPO (tuned)", "#4c72b0", "ours, tuned per env", 1500, presets.TUNED),
         Agent(

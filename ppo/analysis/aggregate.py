@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ppo.agents import AGENTS
 from ppo.analysis.statistics import iqm, iqm_with_ci, normalized
+from ppo.analysis.styles import styles_from_runs, to_json
 from ppo.envs import env_info
 from ppo.run.atomic import atomic_path, write_json
 from ppo.run.directory import ResultsError, read_run
@@ -115,7 +115,7 @@ def summary_table(runs: Runs, n_resamples: int, random_state: int) -> pd.DataFra
     baseline or threshold)."""
     final = final_returns(runs.evals)
     rows = []
-    agent_order = {agent: i for i, agent in enumerate(AGENTS)}
+    agent_order = {agent: i for i, agent in enumerate(styles_from_runs(runs.run_jsons))}
     ordered = runs.runs.sort_values(["env", "agent"], key=lambda col: col.map(agent_order) if col.name == "agent" else col)
     for (env, agent), group in ordered.groupby(["env", "agent"], sort=False):
         threshold = group["solved_threshold"].iloc[0]
@@ -181,7 +181,8 @@ def write_summary(env: str, run_dirs: list[str | Path], out_dir: str | Path, n_r
 def _meta(env: str, runs: Runs, info) -> dict:
     run_jsons = runs.run_jsons
     by_agent = {r["agent"]: r for r in sorted(run_jsons, key=lambda r: r["seed"])}
-    order = [a for a in AGENTS if a in by_agent]
+    styles = styles_from_runs(run_jsons)
+    order = list(styles)
     return {
         "env": {
             "id": env,
@@ -191,6 +192,7 @@ def _meta(env: str, runs: Runs, info) -> dict:
             "max_episode_steps": info.max_episode_steps,
             "solved_threshold": run_jsons[0]["solved_threshold"],
         },
+        "agents": to_json(styles),
         "hyperparameters": {a: by_agent[a]["hyperparameters"] for a in order},
         "total_steps": {a: by_agent[a]["total_steps"] for a in order},
         "versions": run_jsons[0]["versions"],

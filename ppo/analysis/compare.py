@@ -13,13 +13,13 @@ Tables (CSV, written by `ppo compare`): scores, aggregates, improvement, profile
 
 from __future__ import annotations
 
+import json
 from itertools import permutations
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ppo.agents import AGENTS
 from ppo.analysis.statistics import (
     aggregate_iqm,
     aggregate_mean,
@@ -29,6 +29,7 @@ from ppo.analysis.statistics import (
     performance_profile,
     probability_of_improvement_with_ci,
 )
+from ppo.analysis.styles import AgentStyle, from_json, merged, ordered
 from ppo.run.atomic import atomic_path
 from ppo.run.directory import ResultsError
 
@@ -76,8 +77,9 @@ def score_matrix(scores: pd.DataFrame, agent: str, envs: list[str], column: str)
 
 
 def _ordered_agents(scores: pd.DataFrame) -> list[str]:
+    """Registered agents in registry order, then variants by name (ppo.analysis.styles' order)."""
     present = set(scores["agent"])
-    return [a for a in AGENTS if a in present] + sorted(present - set(AGENTS))
+    return list(ordered(dict.fromkeys(present)))
 
 
 def _normalizable_envs(scores: pd.DataFrame, agent: str) -> list[str]:
@@ -138,6 +140,11 @@ def profiles(scores: pd.DataFrame, n_resamples: int, random_state: int) -> pd.Da
     return (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["agent", "tau", "fraction", "low", "high"])
     )
+
+
+def summary_styles(summary_dirs: list[str | Path]) -> dict[str, AgentStyle]:
+    """Labels and colours of every agent in the summaries (their meta.json)."""
+    return merged(*(from_json(json.loads((Path(d) / "meta.json").read_text()).get("agents")) for d in summary_dirs))
 
 
 def write_comparison(summary_dirs: list[str | Path], out_dir: str | Path, n_resamples: int, random_state: int) -> dict:

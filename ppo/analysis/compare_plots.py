@@ -10,14 +10,20 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ppo.agents import label
 from ppo.analysis.compare import METRICS
-from ppo.analysis.plots import PALETTE, apply_style, save_figure
+from ppo.analysis.plots import Styles, apply_style, save_figure
+from ppo.analysis.styles import FALLBACK_COLOUR
 
-_FALLBACK = "#937860"  # agents not in the registry (none today)
+
+def _label(styles: Styles, agent: str) -> str:
+    return styles[agent].label if agent in styles else agent
 
 
-def aggregate_metrics(aggregates: pd.DataFrame) -> plt.Figure:
+def _colour(styles: Styles, agent: str) -> str:
+    return styles[agent].colour if agent in styles else FALLBACK_COLOUR
+
+
+def aggregate_metrics(aggregates: pd.DataFrame, styles: Styles) -> plt.Figure:
     """One panel per metric (IQM, mean, optimality gap of normalized scores): each agent's 95% CI as a bar,
     its point estimate as a tick (rliable's plot_interval_estimates)."""
     apply_style()
@@ -28,10 +34,10 @@ def aggregate_metrics(aggregates: pd.DataFrame) -> plt.Figure:
         for i, agent in enumerate(agents):
             if agent not in rows.index:
                 continue
-            row, colour = rows.loc[agent], PALETTE.get(agent, _FALLBACK)
+            row, colour = rows.loc[agent], _colour(styles, agent)
             ax.barh(i, row["high"] - row["low"], left=row["low"], height=0.6, color=colour, alpha=0.75)
             ax.vlines(row["point"], i - 0.3, i + 0.3, color="black", linewidth=2)
-        ax.set_yticks(range(len(agents)), [label(a) for a in agents] if ax is axes[0][0] else [""] * len(agents))
+        ax.set_yticks(range(len(agents)), [_label(styles, a) for a in agents] if ax is axes[0][0] else [""] * len(agents))
         ax.set_title(metric)
         ax.set_xlabel("normalized score" + (" (lower is better)" if metric == "optimality gap" else ""))
     fig.suptitle("Aggregate metrics over envs: normalized scores (0 = random, 1 = solved), 95% CIs over runs", y=1.02)
@@ -39,15 +45,18 @@ def aggregate_metrics(aggregates: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def probability_of_improvement(improvement: pd.DataFrame) -> plt.Figure:
+def probability_of_improvement(improvement: pd.DataFrame, styles: Styles) -> plt.Figure:
     """P(X > Y) with its 95% CI for every ordered pair; 0.5 = no difference."""
     apply_style()
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(improvement) + 1.6))
     for i, row in enumerate(improvement.itertuples()):
-        colour = PALETTE.get(row.agent_x, _FALLBACK)
+        colour = _colour(styles, row.agent_x)
         ax.barh(i, row.high - row.low, left=row.low, height=0.6, color=colour, alpha=0.75)
         ax.vlines(row.point, i - 0.3, i + 0.3, color="black", linewidth=2)
-    ax.set_yticks(range(len(improvement)), [f"P({label(r.agent_x)} > {label(r.agent_y)})" for r in improvement.itertuples()])
+    ax.set_yticks(
+        range(len(improvement)),
+        [f"P({_label(styles, r.agent_x)} > {_label(styles, r.agent_y)})" for r in improvement.itertuples()],
+    )
     ax.axvline(0.5, color="black", linestyle="--", linewidth=1)
     ax.set_xlim(0, 1)
     ax.invert_yaxis()
@@ -57,13 +66,13 @@ def probability_of_improvement(improvement: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def performance_profiles(profiles: pd.DataFrame) -> plt.Figure:
+def performance_profiles(profiles: pd.DataFrame, styles: Styles) -> plt.Figure:
     """Share of runs (all envs) with a normalized score above tau, with pointwise 95% CIs."""
     apply_style()
     fig, ax = plt.subplots(figsize=(8, 4.8))
     for agent, rows in profiles.groupby("agent", sort=False):
-        colour = PALETTE.get(agent, _FALLBACK)
-        ax.plot(rows["tau"], rows["fraction"], color=colour, label=label(agent), linewidth=2)
+        colour = _colour(styles, agent)
+        ax.plot(rows["tau"], rows["fraction"], color=colour, label=_label(styles, agent), linewidth=2)
         ax.fill_between(rows["tau"], rows["low"], rows["high"], color=colour, alpha=0.2)
     for tau, text in ((0.0, "random"), (1.0, "solved")):
         ax.axvline(tau, color="dimgray", linestyle=":", linewidth=1)
@@ -78,8 +87,8 @@ def performance_profiles(profiles: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def write_compare_figures(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> None:
+def write_compare_figures(tables: dict[str, pd.DataFrame], styles: Styles, out_dir: str | Path) -> None:
     out = Path(out_dir)
-    save_figure(aggregate_metrics(tables["aggregates"]), out / "aggregate_metrics.png")
-    save_figure(probability_of_improvement(tables["improvement"]), out / "probability_of_improvement.png")
-    save_figure(performance_profiles(tables["profiles"]), out / "performance_profiles.png")
+    save_figure(aggregate_metrics(tables["aggregates"], styles), out / "aggregate_metrics.png")
+    save_figure(probability_of_improvement(tables["improvement"], styles), out / "probability_of_improvement.png")
+    save_figure(performance_profiles(tables["profiles"], styles), out / "performance_profiles.png")

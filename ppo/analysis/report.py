@@ -21,8 +21,8 @@ import jinja2
 import pandas as pd
 from markdown_it import MarkdownIt
 
-from ppo.agents import AGENTS, label
 from ppo.analysis.references import references_for
+from ppo.analysis.styles import AgentStyle, from_json, merged
 from ppo.run.atomic import write_text
 
 # Package data (pyproject.toml ships them): a wheel install renders reports as an editable one does.
@@ -63,14 +63,14 @@ def _fmt(value: Any, spec: str = ".1f", missing: str = "not reached") -> str:
     return format(value, spec)
 
 
-def _table_rows(table: pd.DataFrame) -> list[dict[str, str]]:
+def _table_rows(table: pd.DataFrame, styles: dict[str, AgentStyle]) -> list[dict[str, str]]:
     rows = []
     for row in table.to_dict("records"):
         ci = "" if math.isnan(row["iqm_low"]) else f" [{row['iqm_low']:.1f}, {row['iqm_high']:.1f}]"
         rows.append(
             {
                 "env": row["env"],
-                "label": label(row["agent"]),
+                "label": styles[row["agent"]].label,
                 "mean": f"{row['final_mean']:.1f} ± {row['final_std']:.1f}",
                 "iqm": f"{row['iqm']:.1f}{ci}",
                 "success": _fmt(100 * row["success_rate"], ".0f", "n/a")
@@ -86,8 +86,10 @@ def _table_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
-def _hyperparameter_rows(hyperparameters: dict[str, dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    agents = [a for a, agent in AGENTS.items() if agent.has_model and a in hyperparameters]
+def _hyperparameter_rows(
+    hyperparameters: dict[str, dict[str, Any]], styles: dict[str, AgentStyle]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    agents = [a for a in styles if a != "random" and a in hyperparameters]
     if not agents:
         return [], []
     names = list(hyperparameters[agents[0]])
@@ -95,7 +97,7 @@ def _hyperparameter_rows(hyperparameters: dict[str, dict[str, Any]]) -> tuple[li
     for name in names:
         values = [json.dumps(hyperparameters[a].get(name)) for a in agents]
         rows.append({"name": name, "values": values, "differs": len(set(values)) > 1})
-    return [label(a) for a in agents], rows
+    return [styles[a].label for a in agents], rows
 
 
 def _interval(point: float, low: float, high: float, spec: str = ".2f") -> str:
@@ -128,7 +130,7 @@ def _reference_rows(env_ids: list[str]) -> list[dict[str, str]]:
 PEER_PAIRS = (("ppo-zoo", "sb3-ppo"), ("ppo", "sb3-ppo"))
 
 
-def _comparison(compare_dir: Path | None, table: pd.DataFrame) -> dict[str, Any] | None:
+def _comparison(compare_dir: Path | None, table: pd.DataFrame, styles: dict[str, AgentStyle]) -> dict[str, Any] | None:
     """The across-env section (and the implementations section when sb3-ppo ran), from `ppo compare`'s tables."""
     if compare_dir is None:
         return None
@@ -139,7 +141,7 @@ def _comparison(compare_dir: Path | None, table: pd.DataFrame) -> dict[str, Any]
         metric = {r["metric"]: r for r in group.to_dict("records")}
         rows.append(
             {
-                "label": label(agent),
+                "label": styles[agent].label,
                 "envs": ", ".join(str(group["envs"].iloc[0]).split(";")),
                 "runs": int(group["runs"].iloc[0]),
                 **{
@@ -150,8 +152,8 @@ def _comparison(compare_dir: Path | None, table: pd.DataFrame) -> dict[str, Any]
         )
     pairs = [
         {
-            "x": label(r["agent_x"]),
-            "y": label(r["agent_y"]),
+            "x": styles[r["agent_x"]].label,
+            "y": styles[r["agent_y"]].label,
             "p": _interval(r["point"], r["low"], r["high"]),
             "envs": ", ".join(str(r["envs"]).split(";")),
             "peer": (r["agent_x"], r["agent_y"]) in PEER_PAIRS,
@@ -162,31 +164,87 @@ def _comparison(compare_dir: Path | None, table: pd.DataFrame) -> dict[str, Any]
     implementations = None
     if "sb3-ppo" in peers and len(peers) > 1:
         implementations = {
-            "rows": [r for r in _table_rows(table[table.agent.isin(peers)])],
+            "rows": _table_rows(table[table.agent.isin(peers)], styles),
             "pairs": [p for p in pairs if p["peer"]],
             "envs": list(dict.fromkeys(table.loc[table.agent == "sb3-ppo", "env"])),
         }
     return {"aggregates": rows, "pairs": pairs, "implementations": implementations}
 
 
+def _ladder(ladder_dir: Path | None, styles: dict[str, AgentStyle]) -> dict[str, Any] | None:
+    """The ladder section: per env and rung, IQM [CI], landing rate, seeds landed, and a sentence each."""
+    from ppo.analysis.ladder import decisive_fix, sentences
+
+    if ladder_dir is None:
+        return None
+    table = pd.read_csv(ladder_dir / "ladder.csv")
+    if table.empty:
+        return None
+    rows = [
+        {
+            "env": r["env"],
+            "rung": r["rung"],
+            "label": styles[r["agent"]].label,
+            "iqm": _interval(r["iqm"], r["iqm_low"], r["iqm_high"], ".1f"),
+            "landing": f"{100 * r['landing_rate']:.0f}%",
+            "landed": f"{r['seeds_landed']}/{r['seeds']}",
+        }
+        for r in table.to_dict("records")
+    ]
+    fixes = [
+        f"On {r['env']} the largest step is {styles[r['agent']].label}: {r['gain']:+.1f} IQM over the rung before."
+        for r in decisive_fix(table).to_dict("records")
+    ]
+    return {"rows": rows, "sentences": sentences(table, styles), "fixes": fixes, "envs": list(dict.fromkeys(table["env"]))}
+
+
+def _sweeps(sweeps_dir: Path | None, styles: dict[str, AgentStyle]) -> list[dict[str, Any]]:
+    """One entry per sweep table: its name, columns and rows (grid point, IQM [CI], seeds solved)."""
+    if sweeps_dir is None:
+        return []
+    out = []
+    for path in sorted(sweeps_dir.glob("*.csv")):
+        table = pd.read_csv(path)
+        keys = [c for c in table.columns if c not in ("env", "agent", "iqm", "iqm_low", "iqm_high", "final_mean",
+                                                        "seeds_solved", "seeds")]  # fmt: skip
+        rows = [
+            {
+                "env": r["env"],
+                "values": [str(r[k]) for k in keys],
+                "iqm": _interval(r["iqm"], r["iqm_low"], r["iqm_high"], ".1f"),
+                "solved": f"{r['seeds_solved']}/{r['seeds']}",
+            }
+            for r in table.to_dict("records")
+        ]
+        out.append({"name": path.stem, "keys": keys, "rows": rows})
+    return out
+
+
 def build_context(
-    summary_dirs: list[Path], rollout_dirs: list[Path], config: dict[str, Any], root: str, compare_dir: Path | None = None
+    summary_dirs: list[Path],
+    rollout_dirs: list[Path],
+    config: dict[str, Any],
+    root: str,
+    extras: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
+    """Everything the template shows. extras: the directories of `compare`, `ladder` and `sweeps` outputs, when
+    the report has those sections (a one-env page has none)."""
+    extras = extras or {}
     envs, tables, metas = [], [], []
-    for summary_dir, rollout_dir in zip(summary_dirs, rollout_dirs):
+    metas = [json.loads((summary_dir / "meta.json").read_text()) for summary_dir in summary_dirs]
+    styles = merged(*(from_json(meta.get("agents")) for meta in metas))
+    for summary_dir, rollout_dir, meta in zip(summary_dirs, rollout_dirs, metas):
         table = pd.read_csv(summary_dir / "table.csv")
-        meta = json.loads((summary_dir / "meta.json").read_text())
         tables.append(table)
-        metas.append(meta)
         random_row = table[table.agent == "random"]
-        agent_labels, hp_rows = _hyperparameter_rows(meta["hyperparameters"])
+        agent_labels, hp_rows = _hyperparameter_rows(meta["hyperparameters"], styles)
         rollouts = []
         for clip_json in sorted(rollout_dir.glob("*.json")):
             clip = json.loads(clip_json.read_text())
             rollouts.append(
                 {
                     "agent": clip["agent"],
-                    "caption": f"{label(clip['agent'])} on {clip['env']}: seed {clip['seed']} "
+                    "caption": f"{styles[clip['agent']].label} on {clip['env']}: seed {clip['seed']} "
                     f"(the median seed by final return), one greedy episode from evaluation seed {clip['episode_seed']}: "
                     f"return {clip['return']:.1f} in {clip['length']} steps",
                 }
@@ -201,7 +259,7 @@ def build_context(
                 "max_steps": env_info["max_episode_steps"],
                 "threshold_text": "none" if threshold is None else f"{threshold:g}",
                 "random_mean": f"{random_row['final_mean'].iloc[0]:.1f}" if len(random_row) else "not run",
-                "budgets": [{"label": label(agent), "steps": steps} for agent, steps in meta["total_steps"].items()],
+                "budgets": [{"label": styles[agent].label, "steps": steps} for agent, steps in meta["total_steps"].items()],
                 "rollouts": rollouts,
                 "hyperparameter_agents": agent_labels,
                 "hyperparameter_rows": hp_rows,
@@ -220,13 +278,16 @@ def build_context(
         "final_episodes": config["evaluation"]["final_episodes"],
         "eval_episodes": config["evaluation"]["episodes"],
         "bootstrap_samples": config["statistics"]["bootstrap_samples"],
-        "table": _table_rows(all_tables),
+        "table": _table_rows(all_tables, styles),
         "agent_descriptions": [
-            {"label": label(a), "description": AGENTS[a].description if a in AGENTS else "a variant"}
-            for a in dict.fromkeys(all_tables["agent"])
+            {"label": style.label, "description": style.description}
+            for a, style in styles.items()
+            if a in set(all_tables["agent"])
         ],
         "references": _reference_rows([env["id"] for env in envs]),
-        "comparison": _comparison(compare_dir, all_tables),
+        "comparison": _comparison(extras.get("compare"), all_tables, styles),
+        "ladder": _ladder(extras.get("ladder"), styles),
+        "sweeps": _sweeps(extras.get("sweeps"), styles),
         "article_note": ARTICLE_NOTE,
         "article_comparison": _article_comparison(all_tables),
         "provenance": {
@@ -273,8 +334,8 @@ def render_html(markdown: str, base_dir: Path, title: str) -> str:
 
 def write_report(summary_dirs: list[Path], rollout_dirs: list[Path], config: dict[str, Any], out_dir: Path,
                  markdown_name: str = "README.md", html_name: str | None = "index.html", root: str = "",
-                 compare_dir: Path | None = None) -> None:  # fmt: skip
-    context = build_context(summary_dirs, rollout_dirs, config, root, compare_dir)
+                 extras: dict[str, Path] | None = None) -> None:  # fmt: skip
+    context = build_context(summary_dirs, rollout_dirs, config, root, extras)
     write_text(out_dir / markdown_name, render_markdown(context, html=False))
     if html_name:
         write_text(out_dir / html_name, render_html(render_markdown(context, html=True), out_dir, context["title"]))

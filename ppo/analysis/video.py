@@ -99,16 +99,17 @@ def write_gif(path: str | Path, recording: Recording, max_bytes: int) -> tuple[f
 def write_rollout(env_id: str, agent: str, run_dirs: list[str | Path], out_dir: str | Path, max_gif_mb: float) -> dict:
     """Record the median seed's agent (ranked by final evaluation mean) as {agent}.mp4, {agent}.gif and
     {agent}.json (the caption's facts) in out_dir."""
-    finals = {}
+    finals, bases = {}, set()
     for run_dir in map(Path, run_dirs):
         run = read_run_json(run_dir)
+        bases.add((run.get("variant") or {}).get("base", agent))  # a config variant is played by its base agent
         if (run["env"], run["agent"]) != (env_id, agent):
             raise ValueError(f"{run_dir} holds a run of {run['agent']} on {run['env']}, not {agent} on {env_id}")
         finals[run_dir] = (run["final_eval"]["mean_return"], run["seed"])
     ranked = sorted(finals, key=lambda d: finals[d])
     run_dir = ranked[(len(ranked) - 1) // 2]
     seed = finals[run_dir][1]
-    recording = record_episode(env_id, agent_policy(env_id, agent, run_dir, seed))
+    recording = record_episode(env_id, agent_policy(env_id, bases.pop(), run_dir, seed))
     out = Path(out_dir)
     write_mp4(out / f"{agent}.mp4", recording)
     scale, step = write_gif(out / f"{agent}.gif", recording, int(max_gif_mb * 2**20))

@@ -1,4 +1,5 @@
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from ppo.workflow_config import (
     coerce_command_line,
     env_agents,
     hyperparameters,
+    ladder_envs,
     rollout_agents,
     schema_error_line,
     train_arguments,
+    variants,
 )
 
 
@@ -42,17 +45,25 @@ except ConfigError as err:
 
 ENVS = list(config["envs"])
 SEEDS = config["seeds"]
+# The ablation ladder's envs (none unless the config runs ppo-article-as-written) and the sweeps.
+LADDER_ENVS = ladder_envs(config)
+SWEEPS = list(config.get("sweeps", {}))
+# Registered agents and the config's variants (each trained by its base, a registered agent).
+BASES = {name: name for name in REGISTRY} | {
+    name: v.base for name, v in variants(config).items()
+}
 
 
 wildcard_constraints:
     env="|".join(ENVS),
-    agent="|".join(REGISTRY),
+    agent="|".join(re.escape(name) for name in BASES),
     seed=r"\d+",
 
 
 # Three train rules, one per kind of model file an agent leaves (the registry says which).
 def _agents_leaving(model_file):
-    return "|".join(n for n, a in REGISTRY.items() if a.model_file == model_file)
+    names = [n for n, base in BASES.items() if REGISTRY[base].model_file == model_file]
+    return "|".join(re.escape(n) for n in names) or "(?!)"  # (?!) matches nothing
 
 
 NO_MODEL_AGENTS = _agents_leaving(None)
@@ -62,8 +73,8 @@ SB3_MODEL_AGENTS = _agents_leaving("model.zip")
 
 def run_files(env, agent, seed):
     names = ["episodes.csv", "evals.csv", "run.json"]
-    if REGISTRY[agent].has_model:
-        names.append(REGISTRY[agent].model_file)
+    if REGISTRY[BASES[agent]].has_model:
+        names.append(REGISTRY[BASES[agent]].model_file)
     return [f"results/runs/{env}/{agent}/seed{seed}/{name}" for name in names]
 
 
@@ -100,19 +111,19 @@ def train_runtime_minutes(wildcards):
     """SLURM runtime of a training job: its step budget at the registry's conservative speed, plus 5
     minutes of headroom."""
     steps = hyperparameters(config, wildcards.env, wildcards.agent)["total_timesteps"]
-    speed = REGISTRY[wildcards.agent].steps_per_second
+    speed = REGISTRY[BASES[wildcards.agent]].steps_per_second
     return 5 + math.ceil(steps / speed / 60)
 
 
 def agent_conda_env(wildcards):
     """The software environment of a job that loads the agent's model: the peers' one for SB3's."""
-    if REGISTRY[wildcards.agent].requires is not None:
+    if REGISTRY[BASES[wildcards.agent]].requires is not None:
         return "../envs/peers.yaml"
     return "../../environment.yml"
 
 
 def get_rollout_models(wildcards):
-    model_file = REGISTRY[wildcards.agent].model_file
+    model_file = REGISTRY[BASES[wildcards.agent]].model_file
     if model_file is None:
         return []
     return [
@@ -143,7 +154,29 @@ def get_report_inputs(envs, compare=False):
         inputs["compare_figures"] = [
             f"report/figures/compare/{name}.png" for name in COMPARE_FIGURES
         ]
+        inputs["ladder"] = ["results/ladder/ladder.csv"] if LADDER_ENVS else []
+        inputs["ladder_figures"] = [
+            f"report/figures/ladder/{env}.png" for env in LADDER_ENVS
+        ]
+        inputs["sweeps"] = [f"results/sweeps/{name}.csv" for name in SWEEPS]
+        inputs["sweep_figures"] = [
+            f"report/figures/sweeps/{name}.png" for name in SWEEPS
+        ]
     return inputs
+
+
+def summary_files(envs):
+    """What the ladder and sweep rules read of each env's summary."""
+    names = ("table.csv", "runs.csv", "meta.json", "curves_grid.csv")
+    return [f"results/summary/{env}/{name}" for env in envs for name in names]
+
+
+def get_report_extras(wildcards, input):
+    """The report's --compare, --ladder and --sweeps options, for the sections this config has."""
+    extras = {"compare": input.compare, "ladder": input.ladder, "sweeps": input.sweeps}
+    return " ".join(
+        f"--{name} {parent_dirs(files)[0]}" for name, files in extras.items() if files
+    )
 
 
 def get_final_output():

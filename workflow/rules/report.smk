@@ -57,7 +57,7 @@ rule report:
     params:
         summaries=get_summary_dirs,
         out=subpath(output.markdown, parent=True),
-        compare=lambda wildcards, input: parent_dirs(input.compare)[0],
+        extras=get_report_extras,
     shell:
         "python -m ppo report --summaries {params.summaries} --config {input.config} --out {params.out} "
-        "--compare {params.compare} > {log} 2>&1"
+        "{params.extras} > {log} 2>&1"

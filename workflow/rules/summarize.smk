@@ -58,6 +58,58 @@ rule compare:
         "--bootstrap-samples {params.samples} --random-state {params.random_state} > {log} 2>&1"
 
 
+rule ladder:
+    input:
+        config="results/config.json",
+        tables=summary_files(LADDER_ENVS),
+    output:
+        table="results/ladder/ladder.csv",
+        figures=expand("report/figures/ladder/{env}.png", env=LADDER_ENVS),
+    log:
+        "logs/ladder.log",
+    group:
+        "report"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        summaries=lambda wildcards, input: parent_dirs(input.tables),
+    shell:
+        "python -m ppo ladder --summaries {params.summaries} --config {input.config} --out results/ladder "
+        "--figures report/figures/ladder > {log} 2>&1"
+
+
+rule sweep:
+    input:
+        config="results/config.json",
+        tables=lambda wildcards: summary_files(
+            config["sweeps"][wildcards.sweep]["envs"]
+        ),
+    output:
+        table="results/sweeps/{sweep}.csv",
+        figure="report/figures/sweeps/{sweep}.png",
+    log:
+        "logs/sweeps/{sweep}.log",
+    wildcard_constraints:
+        sweep="|".join(SWEEPS) or "(?!)",
+    group:
+        "report"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        summaries=lambda wildcards, input: parent_dirs(input.tables),
+    shell:
+        "python -m ppo sweep --name {wildcards.sweep} --summaries {params.summaries} --config {input.config} "
+        "--out results/sweeps --figures report/figures/sweeps > {log} 2>&1"
+
+
 rule plot:
     input:
         rules.aggregate.output,

@@ -20,8 +20,8 @@ rule train:
         args=get_train_arguments,
         out=subpath(output.run, parent=True),
     shell:
-        "python -m ppo train --env {wildcards.env} --agent {wildcards.agent} --seed {wildcards.seed} "
-        "--out {params.out} {params.args} > {log} 2>&1"
+        "python -m ppo train --env {wildcards.env} --seed {wildcards.seed} --out {params.out} {params.args} "
+        "> {log} 2>&1"
 
 
 use rule train as train_random with:

@@ -1,0 +1,65 @@
+"""How agents are shown: display name, colour and one-line description, and their order in tables and legends.
+
+Registered agents take theirs from the registry (ppo.agents). Variants defined in a config (ppo/workflow_config.py)
+carry theirs in each run's run.json ("variant": {base, label, colour}), so every analysis step can show them
+without the config. Order: registered agents in registry order, then variants by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ppo.agents import AGENTS
+
+FALLBACK_COLOUR = "#937860"
+
+
+@dataclass(frozen=True)
+class AgentStyle:
+    label: str
+    colour: str
+    description: str
+
+
+def registry_styles() -> dict[str, AgentStyle]:
+    return {name: AgentStyle(a.label, a.colour, a.description) for name, a in AGENTS.items()}
+
+
+def style_of_run(run: dict[str, Any]) -> AgentStyle:
+    """The style of the agent that made this run (run.json's content)."""
+    name = run["agent"]
+    if name in AGENTS:
+        return registry_styles()[name]
+    variant = run.get("variant") or {}
+    base = variant.get("base", "?")
+    return AgentStyle(
+        label=variant.get("label") or name,
+        colour=variant.get("colour") or FALLBACK_COLOUR,
+        description=f"a variant of {base} defined in the config",
+    )
+
+
+def ordered(styles: dict[str, AgentStyle]) -> dict[str, AgentStyle]:
+    registered = [name for name in AGENTS if name in styles]
+    return {name: styles[name] for name in registered + sorted(set(styles) - set(AGENTS))}
+
+
+def styles_from_runs(run_jsons: list[dict[str, Any]]) -> dict[str, AgentStyle]:
+    return ordered({run["agent"]: style_of_run(run) for run in run_jsons})
+
+
+def to_json(styles: dict[str, AgentStyle]) -> dict[str, dict[str, str]]:
+    return {name: asdict(style) for name, style in styles.items()}
+
+
+def from_json(saved: dict[str, dict[str, str]] | None) -> dict[str, AgentStyle]:
+    """Styles saved in a summary's meta.json (registry styles for summaries written before variants)."""
+    return ordered({name: AgentStyle(**style) for name, style in saved.items()}) if saved else registry_styles()
+
+
+def merged(*many: dict[str, AgentStyle]) -> dict[str, AgentStyle]:
+    out: dict[str, AgentStyle] = {}
+    for styles in many:
+        out.update(styles)
+    return ordered(out)
