@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--out", required=True, help="summary directory to write")
     aggregate.add_argument("--bootstrap-samples", type=_positive_int, default=2000, help="bootstrap resamples (default 2000)")
     aggregate.add_argument("--random-state", type=_non_negative_int, default=0, help="bootstrap seed (default 0)")
+    aggregate.add_argument("--display", help='labels and colours of variants as JSON: {"name": {"label": ..., "colour": ...}}')
 
     plot = verbs.add_parser("plot", help="the four figures of one env from its summary directory")
     plot.add_argument("--summary", required=True, help="summary directory written by `aggregate`")
@@ -339,7 +340,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from ppo.analysis.aggregate import write_summary
 
-    write_summary(args.env, args.runs, args.out, args.bootstrap_samples, args.random_state)
+    display = json.loads(args.display) if args.display else None
+    write_summary(args.env, args.runs, args.out, args.bootstrap_samples, args.random_state, display)
     return 0
 
 

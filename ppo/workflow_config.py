@@ -7,6 +7,7 @@ check_config() here, so a bad env id or hyperparameter stops the run before any 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shlex
 from dataclasses import dataclass
@@ -225,7 +226,7 @@ def train_arguments(config: dict[str, Any], env: str, agent: str) -> str:
     variant = variants(config).get(agent)
     args.append(f"--agent={variant.base if variant else agent}")
     if variant is not None:
-        args += [f"--variant={agent}", f"--label={variant.label}", f"--colour={variant.colour}"]
+        args.append(f"--variant={agent}")  # its label and colour go to the summary (display_arguments), not here
     for key, value in sorted(hyperparameters(config, env, agent).items()):
         args.append(f"--set={key}={_yaml_scalar(value)}")
     return " ".join(shlex.quote(arg) for arg in args)
@@ -251,3 +252,11 @@ def rerun_targets(config: dict[str, Any], env: str, agent: str | None = None) ->
         raise ConfigError(f"agent {agent!r} does not run on {env}; allowed: {', '.join(agents)}")
     chosen = [agent] if agent is not None else agents
     return [f"results/runs/{env}/{a}/seed{seed}/run.json" for a in chosen for seed in config["seeds"]]
+
+
+def display_arguments(config: dict[str, Any], env: str) -> str:
+    """`ppo aggregate --display` for the variants of `env`, shell-quoted: a changed label or colour reruns the
+    summary and what follows, never the training."""
+    known = variants(config)
+    display = {a: {"label": known[a].label, "colour": known[a].colour} for a in env_agents(config, env) if a in known}
+    return f"--display={shlex.quote(json.dumps(display, sort_keys=True))}" if display else ""

@@ -49,7 +49,10 @@ def test_lookups_and_unknown_agents():
     assert label("ppo") == "PPO (tuned)" and label("not-registered") == "not-registered"
     assert preset_for("ppo", "CartPole-v1")[1] is True and preset_for("ppo", "Acrobot-v1")[1] is False
     assert resolve("ppo-zoo", "CartPole-v1")[0].n_steps == 32
-    with pytest.raises(ConfigError, match="agent='dqn' is unknown; allowed: random, ppo-article, ppo-article-as-written, ppo-zoo, ppo, sb3-ppo"):
+    with pytest.raises(
+        ConfigError,
+        match="agent='dqn' is unknown; allowed: random, ppo-article, ppo-article-as-written, ppo-zoo, ppo, sb3-ppo",
+    ):
         get_agent("dqn")
 
 

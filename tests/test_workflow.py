@@ -125,7 +125,8 @@ def test_rerun_retrains_one_agent_of_one_env_and_nothing_else(workdir):
         [*command, "--agent", "random", "--cores", "2"], cwd=workdir, env=env, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    trained = re.findall(r"^rule (train\w*):\n(?:    .*\n)*?    wildcards: (.*)$", result.stdout + result.stderr, flags=re.M)
+    log = result.stdout + result.stderr
+    trained = re.findall(r"^(?:local)?rule (train\w*):\n(?:    .*\n)*?    wildcards: (.*)$", log, flags=re.M)
     assert sorted(w for _, w in trained) == ["env=CartPole-v1, agent=random, seed=0", "env=CartPole-v1, agent=random, seed=1"]
     assert all((workdir / f"results/runs/CartPole-v1/random/seed{s}/run.json").exists() for s in (0, 1))
     assert mtimes(workdir / "results/runs/LunarLander-v3") == lunar_before
@@ -165,6 +166,11 @@ def test_variants_sweeps_and_the_ladder_run_from_the_config_alone(workdir):
     ladder = (workdir / "results/ladder/ladder.csv").read_text()
     assert "ppo-article-as-written" in ladder and "rung1" in ladder and "ppo-article," in ladder
     assert not (workdir / "results/runs/LunarLander-v3/ppo-fast-lr").exists()  # CartPole's own list: variants only there
+    # A new label is shown, not trained: only the summary and what follows it rerun.
+    config["agents"][-3]["ppo-fast-lr"]["label"] = "PPO, learning rate 3e-3"
+    (workdir / "config/variants.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    planned = planned_jobs(snakemake(workdir, "--dry-run", configfile="config/variants.yaml"))
+    assert not [w for rule, w in planned if rule.startswith("train")] and ("aggregate", "env=CartPole-v1") in planned
 
 
 def test_lint_and_format_are_clean():

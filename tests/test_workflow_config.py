@@ -11,7 +11,7 @@ import yaml
 from snakemake.utils import validate
 
 from ppo.config import ConfigError
-from ppo.workflow_config import check_config, env_agents, train_arguments, variants
+from ppo.workflow_config import check_config, display_arguments, env_agents, train_arguments, variants
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
@@ -163,14 +163,11 @@ def test_a_variant_resolves_on_its_base_with_its_settings_then_the_envs():
     config["envs"]["CartPole-v1"]["agents"].append("ppo-lr")
     config["envs"]["CartPole-v1"]["hyperparameters"]["ppo-lr"] = {"n_epochs": 3}
     args = train_arguments(config, "CartPole-v1", "ppo-lr")
-    for expected in (
-        "--agent=ppo",
-        "--variant=ppo-lr",
-        "'--label=PPO, lr 1e-3'",
-        "--set=learning_rate=0.001",
-        "--set=n_epochs=3",
-    ):
-        assert expected in args, args
+    expected = ("--agent=ppo", "--variant=ppo-lr", "--set=learning_rate=0.001", "--set=n_epochs=3")
+    assert all(e in args for e in expected) and "label" not in args, args
+    # The label is shown, not trained: it goes to the summary.
+    display = """--display='{"ppo-lr": {"colour": "#8172b3", "label": "PPO, lr 1e-3"}}'"""
+    assert display_arguments(config, "CartPole-v1") == display
     assert variants(config)["ppo-lr"].colour.startswith("#")
 
 

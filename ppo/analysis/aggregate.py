@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ppo.analysis.statistics import iqm, iqm_with_ci, normalized
-from ppo.analysis.styles import styles_from_runs, to_json
+from ppo.analysis.styles import styles_from_runs, to_json, with_display
 from ppo.envs import env_info
 from ppo.run.atomic import atomic_path, write_json
 from ppo.run.directory import ResultsError, read_run
@@ -155,9 +155,17 @@ def _finite_or_nan(value: float) -> float:
     return float(value) if np.isfinite(value) else float("nan")
 
 
-def write_summary(env: str, run_dirs: list[str | Path], out_dir: str | Path, n_resamples: int, random_state: int) -> None:
+def write_summary(
+    env: str,
+    run_dirs: list[str | Path],
+    out_dir: str | Path,
+    n_resamples: int,
+    random_state: int,
+    display: dict[str, dict[str, str]] | None = None,
+) -> None:
     """All tables of one env under out_dir: episodes, eval_curves, curves_grid, final, runs, table (CSV)
-    and meta.json (hyperparameters per agent, budgets, env facts, provenance)."""
+    and meta.json (labels and colours, hyperparameters per agent, budgets, env facts, provenance).
+    display: {agent: {label, colour}} from the config, for variants (over what their runs recorded)."""
     runs = load_runs(run_dirs)
     other = sorted(set(runs.runs["env"]) - {env})
     if other:
@@ -175,13 +183,13 @@ def write_summary(env: str, run_dirs: list[str | Path], out_dir: str | Path, n_r
     for name, frame in tables.items():
         with atomic_path(out / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
-    write_json(out / "meta.json", _meta(env, runs, env_info(env)))
+    write_json(out / "meta.json", _meta(env, runs, env_info(env), display or {}))
 
 
-def _meta(env: str, runs: Runs, info) -> dict:
+def _meta(env: str, runs: Runs, info, display: dict[str, dict[str, str]]) -> dict:
     run_jsons = runs.run_jsons
     by_agent = {r["agent"]: r for r in sorted(run_jsons, key=lambda r: r["seed"])}
-    styles = styles_from_runs(run_jsons)
+    styles = with_display(styles_from_runs(run_jsons), display)
     order = list(styles)
     return {
         "env": {

@@ -7,7 +7,7 @@ without the config. Order: registered agents in registry order, then variants by
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ppo.agents import AGENTS
@@ -47,6 +47,15 @@ def ordered(styles: dict[str, AgentStyle]) -> dict[str, AgentStyle]:
 
 def styles_from_runs(run_jsons: list[dict[str, Any]]) -> dict[str, AgentStyle]:
     return ordered({run["agent"]: style_of_run(run) for run in run_jsons})
+
+
+def with_display(styles: dict[str, AgentStyle], display: dict[str, dict[str, str]]) -> dict[str, AgentStyle]:
+    """`styles` with labels and colours replaced where `display` (the config's, for variants) names them: a
+    label is shown, not trained, so the workflow passes it to the summary instead of the training job."""
+    return {
+        name: replace(style, **{k: v for k, v in display.get(name, {}).items() if k in ("label", "colour")})
+        for name, style in styles.items()
+    }
 
 
 def to_json(styles: dict[str, AgentStyle]) -> dict[str, dict[str, str]]:

@@ -12,6 +12,7 @@ from ppo.analysis import COMPARE_FIGURES, COMPARE_TABLES
 from ppo.analysis import FIGURE_NAMES as FIGURES
 from ppo.workflow_config import (
     check_config,
+    display_arguments,
     coerce_command_line,
     env_agents,
     hyperparameters,

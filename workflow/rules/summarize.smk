@@ -26,8 +26,9 @@ rule aggregate:
         out=subpath(output.table, parent=True),
         samples=config["statistics"]["bootstrap_samples"],
         random_state=config["statistics"]["random_state"],
+        display=lambda wildcards: display_arguments(config, wildcards.env),
     shell:
-        "python -m ppo aggregate --env {wildcards.env} --runs {params.runs} --out {params.out} "
+        "python -m ppo aggregate --env {wildcards.env} --runs {params.runs} --out {params.out} {params.display} "
         "--bootstrap-samples {params.samples} --random-state {params.random_state} > {log} 2>&1"
 
 
