@@ -40,7 +40,8 @@ ALLOWED = {
     "analysis": {"agents", "run", "envs", "config"},
     "speed": {"agents", "run", "envs", "config"},
     "workflow_config": {"agents", "envs", "config"},
-    "cli": {"analysis", "agents", "run", "envs", "config", "speed", "workflow_config"},
+    "commands": {"analysis", "agents", "run", "envs", "config", "speed", "workflow_config"},
+    "cli": {"commands", "workflow_config", "agents", "run", "config"},
     "__main__": {"cli"},
     "__init__": set(),
 }

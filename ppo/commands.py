@@ -1,0 +1,250 @@
+"""The commands behind `python -m ppo <verb>` (ppo/cli.py parses the arguments): each calls one package
+function and writes its outputs. They raise ValueError/OSError on bad input; cli.main turns those into exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from ppo.agents import get_agent, resolve
+from ppo.config import ConfigError, parse_overrides
+from ppo.envs import EVAL_SEED_BASE, env_info, resolve_env_id
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ppo import __version__
+    from ppo.run.atomic import check_writable_dir
+    from ppo.run.checkpoint import Checkpointer, CheckpointSettings, stop_at_safe_points
+    from ppo.run.directory import write_run
+    from ppo.run.log import EvalSettings, Progress
+    from ppo.run.provenance import git_commit
+
+    # Everything is checked before anything is written or any env step is taken.
+    env_id, notice = resolve_env_id(args.env)
+    info = env_info(env_id)
+    overrides = parse_overrides(args.set)
+    if args.total_timesteps is not None:
+        overrides["total_timesteps"] = args.total_timesteps
+    get_agent(args.agent).check_installed()
+    hp, tuned = resolve(args.agent, env_id, overrides)
+    check_writable_dir(args.out)
+    if notice:
+        print(notice, file=sys.stderr)
+    if not tuned:
+        print(f"note: no tuned {args.agent} settings for {env_id}; training with the general defaults", file=sys.stderr)
+
+    evaluation = EvalSettings(
+        every=args.eval_every or max(hp.rollout_size, hp.total_timesteps // 20),
+        episodes=args.eval_episodes,
+        final_episodes=args.final_eval_episodes,
+        threshold=info.solved_threshold if args.solved_threshold is None else args.solved_threshold,
+    )
+    progress = Progress(
+        hp.trained_timesteps, f"{args.variant or args.agent} {env_id} seed {args.seed}", enabled=not args.quiet
+    )
+    meta = {
+        "env": env_id,
+        "env_requested": args.env,
+        "agent": args.variant or args.agent,
+        "seed": args.seed,
+        "tuned_preset": tuned,
+        "hyperparameters": hp.to_dict(),
+        "evaluation": {**evaluation.__dict__, "seed_base": EVAL_SEED_BASE},
+        "solved_threshold": evaluation.threshold,
+    }
+    if args.variant:
+        meta["variant"] = {"base": args.agent, "label": args.label or args.variant, "colour": args.colour}
+    # A checkpoint resumes only a run of the same env, agent, seed, settings, evaluation and code.
+    identity = {key: meta[key] for key in ("env", "agent", "seed", "hyperparameters", "evaluation")}
+    identity["code"] = f"ppo {__version__}, commit {git_commit()}"
+    settings = CheckpointSettings(60 * args.checkpoint_minutes, args.checkpoint_iterations, resume=not args.no_resume)
+    checkpoints = Checkpointer(args.out, identity, settings)
+    agent = get_agent(args.agent)
+    # A resumable agent stops at its next checkpoint on SIGTERM; any other exits at once.
+    with stop_at_safe_points() if agent.resumable else contextlib.nullcontext():
+        result = agent.train(env_id, hp, args.seed, evaluation, progress, checkpoints if agent.resumable else None)
+    run_json = write_run(args.out, result, meta)
+    checkpoints.remove()  # the run is complete: run.json is written
+    final = run_json["final_eval"]
+    returns = f"final greedy return {final['mean_return']:.1f} ± {final['std_return']:.1f} over {final['episodes']} episodes"
+    speed = (
+        f"{run_json['total_steps']} steps in {run_json['train_seconds']:.1f} s ({run_json['steps_per_second']:.0f} steps/s)"
+    )
+    print(
+        f"{meta['agent']} {env_id} seed {args.seed}: {returns}; {speed}, evaluation {run_json['eval_seconds']:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ppo.run.directory import read_run_json, summarize_returns, write_csv
+    from ppo.run.evaluate import Evaluator
+
+    run = read_run_json(args.run)
+    env_id, notice = resolve_env_id(args.env or run["env"])
+    if notice:
+        print(notice, file=sys.stderr)
+    info = env_info(env_id)
+    agent = get_agent(run.get("variant", {}).get("base", run["agent"]))
+    if not agent.has_model:
+        raise FileNotFoundError(
+            f"{args.run} is a run of {agent.name}, which saves no model; only runs that saved a model can be evaluated"
+        )
+    act = agent.greedy_policy(args.run, info, run["seed"])
+    evaluator = Evaluator(env_id, min(args.episodes, 20))
+    episodes = evaluator.run(act, args.episodes)
+    evaluator.close()
+    if args.out:
+        rows = [(k, float(r), int(n)) for k, (r, n) in enumerate(zip(episodes.returns, episodes.lengths))]
+        write_csv(Path(args.out), rows, ("episode", "return", "length"))
+    print(json.dumps({"env": env_id, "run": str(args.run), **summarize_returns(episodes.returns)}))
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from ppo.analysis.aggregate import write_summary
+
+    display = json.loads(args.display) if args.display else None
+    write_summary(args.env, args.runs, args.out, args.bootstrap_samples, args.random_state, display)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ppo.analysis.plots import write_figures
+
+    write_figures(args.summary, args.out, args.random_state)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ppo.analysis.compare import summary_styles, write_comparison
+    from ppo.analysis.compare_plots import write_compare_figures
+
+    tables = write_comparison(args.summaries, args.out, args.bootstrap_samples, args.random_state)
+    write_compare_figures(tables, summary_styles(args.summaries), args.figures)
+    return 0
+
+
+def cmd_ladder(args: argparse.Namespace) -> int:
+    from ppo.analysis.compare import summary_styles
+    from ppo.analysis.ladder import write_ladder
+    from ppo.workflow_config import ladder_rungs
+
+    config = json.loads(Path(args.config).read_text())
+    write_ladder(args.summaries, ladder_rungs(config), summary_styles(args.summaries), args.out, args.figures)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ppo.analysis.sweeps import write_sweep
+    from ppo.workflow_config import variants
+
+    config = json.loads(Path(args.config).read_text())
+    points = {v.name: v.grid_point for v in variants(config).values() if v.sweep == args.name}
+    if not points:
+        raise ConfigError(f"--name={args.name!r} is not a sweep of the config; allowed: {', '.join(config.get('sweeps', {}))}")
+    write_sweep(args.name, args.summaries, points, args.out, args.figures)
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    import subprocess
+
+    import yaml
+
+    from ppo.workflow_config import rerun_targets
+
+    try:
+        config = yaml.safe_load(Path(args.configfile).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"--configfile={args.configfile!r} does not exist; run from the workflow's directory"
+        ) from None
+    targets = rerun_targets(config, args.env, args.agent)
+    command = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile", args.configfile]
+    command += ["--forcerun", *targets] + (["--dry-run"] if args.dry_run else [])
+    print(" ".join(command), file=sys.stderr)
+    return subprocess.run(command).returncode
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from ppo.analysis.video import write_rollout
+
+    caption = write_rollout(args.env, args.agent, args.runs, args.out, args.max_gif_mb)
+    print(json.dumps(caption))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ppo.analysis.report import write_report
+
+    config = json.loads(Path(args.config).read_text())
+    summaries = [Path(s) for s in args.summaries]
+    rollouts = [Path(args.out) / args.root / "media" / s.name for s in summaries]
+    extras = {
+        name: Path(value)
+        for name, value in (("compare", args.compare), ("ladder", args.ladder), ("sweeps", args.sweeps))
+        if value
+    }
+    write_report(summaries, rollouts, config, Path(args.out), args.markdown, args.html or None, args.root, extras)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ppo.run.atomic import check_writable_dir, write_json, write_text
+    from ppo.speed import (
+        DEFAULT_ENVS,
+        SB3_MISSING,
+        markdown_table,
+        readme_table_span,
+        replace_readme_table,
+        run_speed_benchmark,
+        sb3_available,
+        speed_cases,
+        speed_report,
+    )
+
+    env_ids = []
+    for name in args.envs or DEFAULT_ENVS:
+        env_id, notice = resolve_env_id(name)
+        env_info(env_id)  # supported?
+        if notice:
+            print(notice, file=sys.stderr)
+        env_ids.append(env_id)
+    cases = speed_cases(tuple(env_ids), args.steps)
+    readme = Path(args.readme).read_text() if args.readme else None
+    if readme is not None:
+        readme_table_span(readme)  # fails now, not after minutes of measuring, if the markers are missing
+    check_writable_dir(Path(args.out).parent)
+    with_sb3 = not args.no_sb3 and sb3_available()
+    sb3_note = None if with_sb3 else ("Stable-Baselines3 left out (--no-sb3)" if args.no_sb3 else SB3_MISSING)
+    if sb3_note:
+        print(f"note: {sb3_note}", file=sys.stderr)
+    results = run_speed_benchmark(cases, args.repeats, with_sb3, log=lambda line: print(line, file=sys.stderr))
+    report = speed_report(results, args.repeats, sb3_note)
+    write_json(args.out, report)
+    table = markdown_table(report)
+    if readme is not None:
+        write_text(args.readme, replace_readme_table(readme, table))
+    print(table)
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "aggregate": cmd_aggregate,
+    "plot": cmd_plot,
+    "compare": cmd_compare,
+    "ladder": cmd_ladder,
+    "sweep": cmd_sweep,
+    "rerun": cmd_rerun,
+    "rollout": cmd_rollout,
+    "report": cmd_report,
+    "bench": cmd_bench,
+}
