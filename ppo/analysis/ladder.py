@@ -70,9 +70,14 @@ def sentences(table: pd.DataFrame, styles: Styles) -> list[str]:
 
 
 def decisive_fix(table: pd.DataFrame) -> pd.DataFrame:
-    """Per env, the rung with the largest IQM gain over the rung before it."""
-    gains = table.assign(gain=table.groupby("env")["iqm"].diff())
-    return gains.loc[gains.groupby("env")["gain"].idxmax().dropna()]
+    """Per env, the rung with the largest IQM gain over the rung before it, and whether the two rungs' 95%
+    intervals are separate (`separate`: the gain is more than the spread between seeds explains)."""
+    by_env = table.groupby("env")
+    gains = table.assign(
+        gain=by_env["iqm"].diff(), previous_low=by_env["iqm_low"].shift(), previous_high=by_env["iqm_high"].shift()
+    )
+    best = gains.loc[gains.groupby("env")["gain"].idxmax().dropna()]
+    return best.assign(separate=(best["iqm_low"] > best["previous_high"]) | (best["iqm_high"] < best["previous_low"]))
 
 
 def ladder_figure(curves_grid: pd.DataFrame, rungs: list[str], styles: Styles, env: str, threshold: float | None):

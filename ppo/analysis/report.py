@@ -192,7 +192,8 @@ def _ladder(ladder_dir: Path | None, styles: dict[str, AgentStyle]) -> dict[str,
         for r in table.to_dict("records")
     ]
     fixes = [
-        f"On {r['env']} the largest step is {styles[r['agent']].label}: {r['gain']:+.1f} IQM over the rung before."
+        f"On {r['env']} the largest step is {styles[r['agent']].label}: {r['gain']:+.1f} IQM over the rung before"
+        + (", with separate 95% intervals." if r["separate"] else "; the intervals overlap, so seeds alone could explain it.")
         for r in decisive_fix(table).to_dict("records")
     ]
     return {"rows": rows, "sentences": sentences(table, styles), "fixes": fixes, "envs": list(dict.fromkeys(table["env"]))}

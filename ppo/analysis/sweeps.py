@@ -69,8 +69,8 @@ def sensitivity_figure(table: pd.DataFrame, keys: list[str], title: str) -> plt.
                             color=colours[i % len(colours)], label=name)  # fmt: skip
             if log:
                 ax.set_xscale("log")
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                ax.set_xticks(x_of, [str(v) for v in values])
+                ax.minorticks_off()
+            ax.set_xticks(x_of, [str(v) for v in values])  # exactly the swept values
             ax.set_xlabel(key)
             ax.set_ylabel(f"final-return IQM, 95% CI ({env})" if c == 0 else "")
             ax.legend(fontsize="x-small", loc="best")
