@@ -134,45 +134,6 @@ def test_rerun_retrains_one_agent_of_one_env_and_nothing_else(workdir):
     assert bad.returncode == 2 and "agent 'nope' does not run on CartPole-v1; allowed:" in bad.stderr
 
 
-def test_variants_sweeps_and_the_ladder_run_from_the_config_alone(workdir):
-    """No code change: a variant, a sweep and a two-rung ladder added to the tiny config run end to end and
-    appear, with their labels, in the tables, figures and report."""
-    config = yaml.safe_load((workdir / "config/smoke.yaml").read_text())
-    config["agents"] += [
-        {"ppo-fast-lr": {"base": "ppo", "label": "PPO, lr 3e-3", "hyperparameters": {"learning_rate": 0.003}}},
-        "ppo-article-as-written",
-        {"rung1": {"base": "ppo-article-as-written", "label": "Rung 1", "hyperparameters": {"gae_episode_boundaries": True}}},
-    ]
-    config["envs"]["CartPole-v1"]["agents"] += ["ppo-fast-lr", "ppo-article-as-written", "rung1"]
-    config["envs"]["LunarLander-v3"]["agents"] = ["random", "ppo-article", "ppo"]  # the variants run on CartPole only
-    config["ladder"] = ["ppo-article-as-written", "rung1", "ppo-article"]
-    config["sweeps"] = {"epochs": {"base": "ppo", "envs": ["CartPole-v1"], "grid": {"n_epochs": [2, 4]}}}
-    (workdir / "config/variants.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    result = snakemake(workdir, configfile="config/variants.yaml")
-    assert result.returncode == 0, result.stderr[-3000:]
-    run = json.loads((workdir / "results/runs/CartPole-v1/ppo-fast-lr/seed0/run.json").read_text())
-    assert (
-        run["agent"] == "ppo-fast-lr" and run["variant"]["base"] == "ppo" and run["hyperparameters"]["learning_rate"] == 0.003
-    )
-    swept = json.loads((workdir / "results/runs/CartPole-v1/epochs-n_epochs4/seed1/run.json").read_text())
-    assert swept["hyperparameters"]["n_epochs"] == 4
-    table = (workdir / "results/summary/CartPole-v1/table.csv").read_text()
-    assert all(name in table for name in ("ppo-fast-lr", "epochs-n_epochs2", "epochs-n_epochs4", "rung1"))
-    readme = (workdir / "report/README.md").read_text()
-    for text in ("PPO, lr 3e-3", "epochs: n_epochs=2", "## Sweep epochs", "## Why the article&#39;s agent hovered", "Rung 1"):
-        assert text in readme, text
-    assert (workdir / "report/figures/sweeps/epochs.png").stat().st_size > 10_000
-    assert (workdir / "report/figures/ladder/CartPole-v1.png").stat().st_size > 10_000
-    ladder = (workdir / "results/ladder/ladder.csv").read_text()
-    assert "ppo-article-as-written" in ladder and "rung1" in ladder and "ppo-article," in ladder
-    assert not (workdir / "results/runs/LunarLander-v3/ppo-fast-lr").exists()  # CartPole's own list: variants only there
-    # A new label is shown, not trained: only the summary and what follows it rerun.
-    config["agents"][-3]["ppo-fast-lr"]["label"] = "PPO, learning rate 3e-3"
-    (workdir / "config/variants.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    planned = planned_jobs(snakemake(workdir, "--dry-run", configfile="config/variants.yaml"))
-    assert not [w for rule, w in planned if rule.startswith("train")] and ("aggregate", "env=CartPole-v1") in planned
-
-
 def test_lint_and_format_are_clean():
     lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
     assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
@@ -202,7 +163,7 @@ def test_snakemake_report_archive(workdir):
 
     names = zipfile.ZipFile(workdir / "report.zip").namelist()
     assert "report/report.html" in names
-    assert sum(name.endswith(".png") for name in names) == 12 and sum(name.endswith(".mp4") for name in names) == 6
+    assert sum(name.endswith(".png") for name in names) == 12 and sum(name.endswith(".mp4") for name in names) == 7
 
 
 def test_killed_workflow_reruns_to_the_same_logs(workdir):
@@ -296,3 +257,43 @@ def test_a_killed_training_job_resumes_from_its_checkpoint_when_snakemake_reruns
     run = yaml.safe_load((folder / target / "run.json").read_text())
     assert len(run["resumed_at_steps"]) == 1 and run["total_steps"] == 65_536
     assert not (folder / target / "checkpoint.pt").exists()
+
+
+# Last: it adds agents and report sections to the shared workdir that the tests above count.
+def test_variants_sweeps_and_the_ladder_run_from_the_config_alone(workdir):
+    """No code change: a variant, a sweep and a two-rung ladder added to the tiny config run end to end and
+    appear, with their labels, in the tables, figures and report."""
+    config = yaml.safe_load((workdir / "config/smoke.yaml").read_text())
+    config["agents"] += [
+        {"ppo-fast-lr": {"base": "ppo", "label": "PPO, lr 3e-3", "hyperparameters": {"learning_rate": 0.003}}},
+        "ppo-article-as-written",
+        {"rung1": {"base": "ppo-article-as-written", "label": "Rung 1", "hyperparameters": {"gae_episode_boundaries": True}}},
+    ]
+    config["envs"]["CartPole-v1"]["agents"] += ["ppo-fast-lr", "ppo-article-as-written", "rung1"]
+    config["envs"]["LunarLander-v3"]["agents"] = ["random", "ppo-article", "ppo"]  # the variants run on CartPole only
+    config["ladder"] = ["ppo-article-as-written", "rung1", "ppo-article"]
+    config["sweeps"] = {"epochs": {"base": "ppo", "envs": ["CartPole-v1"], "grid": {"n_epochs": [2, 4]}}}
+    (workdir / "config/variants.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(workdir, configfile="config/variants.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = json.loads((workdir / "results/runs/CartPole-v1/ppo-fast-lr/seed0/run.json").read_text())
+    assert (
+        run["agent"] == "ppo-fast-lr" and run["variant"]["base"] == "ppo" and run["hyperparameters"]["learning_rate"] == 0.003
+    )
+    swept = json.loads((workdir / "results/runs/CartPole-v1/epochs-n_epochs4/seed1/run.json").read_text())
+    assert swept["hyperparameters"]["n_epochs"] == 4
+    table = (workdir / "results/summary/CartPole-v1/table.csv").read_text()
+    assert all(name in table for name in ("ppo-fast-lr", "epochs-n_epochs2", "epochs-n_epochs4", "rung1"))
+    readme = (workdir / "report/README.md").read_text()
+    for text in ("PPO, lr 3e-3", "epochs: n_epochs=2", "## Sweep epochs", "## Why the article's agent hovered", "Rung 1"):
+        assert text in readme, text
+    assert (workdir / "report/figures/sweeps/epochs.png").stat().st_size > 10_000
+    assert (workdir / "report/figures/ladder/CartPole-v1.png").stat().st_size > 10_000
+    ladder = (workdir / "results/ladder/ladder.csv").read_text()
+    assert "ppo-article-as-written" in ladder and "rung1" in ladder and "ppo-article," in ladder
+    assert not (workdir / "results/runs/LunarLander-v3/ppo-fast-lr").exists()  # CartPole's own list: variants only there
+    # A new label is shown, not trained: only the summary and what follows it rerun.
+    config["agents"][-3]["ppo-fast-lr"]["label"] = "PPO, learning rate 3e-3"
+    (workdir / "config/variants.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    planned = planned_jobs(snakemake(workdir, "--dry-run", configfile="config/variants.yaml"))
+    assert not [w for rule, w in planned if rule.startswith("train")] and ("aggregate", "env=CartPole-v1") in planned
