@@ -17,11 +17,11 @@ log_ids = {p.stem for p in slurm_logs}
 local = re.findall(r"^localrule (\w+):", snakemake_log, flags=re.M)
 
 problems = []
-# 16 training jobs (2 envs x 3 agents x 2 seeds, Hopper-v5 x 2 agents x 2 seeds), one group job per env
-# (aggregate, plot, rollouts, page), and the report.
-if len(set(submitted)) != 20:
+# 18 training jobs (CartPole-v1 x 4 agents, sb3-ppo included, LunarLander-v3 x 3, Hopper-v5 x 2; 2 seeds each),
+# one group job per env (aggregate, plot, rollouts, page), the comparison across envs, and the report.
+if len(set(submitted)) != 23:
     count = len(set(submitted))
-    problems.append(f"{count} jobs were submitted to SLURM; expected 16 training jobs, 3 group jobs and the report")
+    problems.append(f"{count} jobs were submitted to SLURM; expected 18 training jobs, 3 group jobs, compare and the report")
 if not set(submitted) <= allocated:
     problems.append(f"jobs {sorted(set(submitted) - allocated)} were never allocated by slurmctld")
 if not set(submitted) <= log_ids:
@@ -33,8 +33,8 @@ for path in ("report/README.md", "report/index.html", *(f"report/envs/{env}.md" 
     if not (work / path).is_file() or (work / path).stat().st_size == 0:
         problems.append(f"{path} is missing")
 trained = list((work / "results" / "runs").rglob("run.json"))
-if len(trained) != 16:
-    problems.append(f"{len(trained)} finished runs; expected 16")
+if len(trained) != 18:
+    problems.append(f"{len(trained)} finished runs; expected 18")
 groups = [p for p in slurm_logs if "group" in str(p)]
 print(f"{len(submitted)} SLURM jobs ({len(groups)} group jobs), all allocated by slurmctld, {len(slurm_logs)} SLURM logs")
 if problems:

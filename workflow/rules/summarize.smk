@@ -42,8 +42,6 @@ rule compare:
         "logs/compare.log",
     benchmark:
         "results/benchmarks/compare.tsv"
-    group:
-        "report"
     conda:
         "../../environment.yml"
     threads: 1
@@ -68,8 +66,6 @@ rule ladder:
         figures=expand("report/figures/ladder/{env}.png", env=LADDER_ENVS),
     log:
         "logs/ladder.log",
-    group:
-        "report"
     conda:
         "../../environment.yml"
     threads: 1
@@ -96,8 +92,6 @@ rule sweep:
         "logs/sweeps/{sweep}.log",
     wildcard_constraints:
         sweep="|".join(SWEEPS) or "(?!)",
-    group:
-        "report"
     conda:
         "../../environment.yml"
     threads: 1
