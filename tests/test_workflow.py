@@ -37,7 +37,8 @@ def snakemake(workdir: Path, *args: str, configfile: str = "config/smoke.yaml") 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
     """(rule, wildcards) of every job a dry run would run."""
-    return re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", result.stdout, flags=re.M)
+    # Jobs of a group are listed indented under it.
+    return re.findall(r"^ *rule (\w+):\n(?:(?! *rule | *\[)[ ]+.*\n)*? +wildcards: (.*)$", result.stdout, flags=re.M)
 
 
 @pytest.fixture(scope="module")
