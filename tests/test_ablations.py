@@ -7,7 +7,7 @@ normalize_advantage, ortho_init, activation=identity, max_grad_norm=null, ent_co
 import numpy as np
 import pytest
 import torch
-from test_buffer import column, fill
+from test_buffer import column, example_rollout, fill
 from test_update import make_rollout
 
 from ppo.agents.ppo.buffer import RolloutBuffer
@@ -21,15 +21,7 @@ def gae(**switches):
     """The hand-computed rollout of test_buffer (gamma = lambda = 0.5, one env):
     t0 r=2 V=2 -> t1 r=1 V=2 terminated -> t2 autoreset -> t3 r=1 V=2 truncated -> t4 autoreset (V(final)=4);
     V after the rollout = 3."""
-    buffer = RolloutBuffer(5, 1, obs_dim=1)
-    fill(
-        buffer,
-        rewards=column(2, 1, 0, 1, 0),
-        values=column(2, 2, 7, 2, 4),
-        terminated=column(0, 1, 0, 0, 0, dtype=bool),
-        truncated=column(0, 0, 0, 1, 0, dtype=bool),
-        valid=column(1, 1, 0, 1, 0, dtype=bool),
-    )
+    buffer = example_rollout()
     buffer.compute_returns_and_advantage(np.array([3.0]), gamma=0.5, gae_lambda=0.5, **switches)
     return buffer.advantages[:, 0]
 

@@ -24,13 +24,9 @@ def column(*xs, dtype=np.float32):
     return np.array(xs, dtype=dtype)[:, None]
 
 
-def test_gae_hand_computed_with_termination_truncation_and_autoreset_steps():
-    """gamma = lambda = 0.5, one env:
-    t0 r=2 V=2 -> t1 r=1 V=2 terminated -> t2 autoreset step -> t3 r=1 V=2 truncated -> t4 autoreset (V(final)=4).
-    t3: truncated, bootstraps from V(final obs)=4: delta = 1 + 0.5*4 - 2 = 1, A3 = 1 (chain stops).
-    t1: terminated, no bootstrap: delta = 1 - 2 = -1, A1 = -1.
-    t0: delta = 2 + 0.5*2 - 2 = 1, A0 = 1 + 0.25 * A1 = 0.75.
-    Autoreset steps are zeroed and left out of the flattened batch."""
+def example_rollout() -> RolloutBuffer:
+    """One env, five steps: t0 r=2 V=2 -> t1 r=1 V=2 terminated -> t2 autoreset -> t3 r=1 V=2 truncated -> t4
+    autoreset (V(final obs)=4). Also used by tests/test_ablations.py."""
     buffer = RolloutBuffer(5, 1, obs_dim=1)
     fill(
         buffer,
@@ -40,6 +36,17 @@ def test_gae_hand_computed_with_termination_truncation_and_autoreset_steps():
         truncated=column(0, 0, 0, 1, 0, dtype=bool),
         valid=column(1, 1, 0, 1, 0, dtype=bool),
     )
+    return buffer
+
+
+def test_gae_hand_computed_with_termination_truncation_and_autoreset_steps():
+    """gamma = lambda = 0.5, one env:
+    t0 r=2 V=2 -> t1 r=1 V=2 terminated -> t2 autoreset step -> t3 r=1 V=2 truncated -> t4 autoreset (V(final)=4).
+    t3: truncated, bootstraps from V(final obs)=4: delta = 1 + 0.5*4 - 2 = 1, A3 = 1 (chain stops).
+    t1: terminated, no bootstrap: delta = 1 - 2 = -1, A1 = -1.
+    t0: delta = 2 + 0.5*2 - 2 = 1, A0 = 1 + 0.25 * A1 = 0.75.
+    Autoreset steps are zeroed and left out of the flattened batch."""
+    buffer = example_rollout()
     buffer.compute_returns_and_advantage(np.array([3.0]), gamma=0.5, gae_lambda=0.5)
     np.testing.assert_allclose(buffer.advantages[:, 0], [0.75, -1.0, 0.0, 1.0, 0.0])
     batch = buffer.get()
