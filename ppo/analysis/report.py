@@ -231,7 +231,7 @@ def build_context(
     """Everything the template shows. extras: the directories of `compare`, `ladder` and `sweeps` outputs, when
     the report has those sections (a one-env page has none)."""
     extras = extras or {}
-    envs, tables, metas = [], [], []
+    envs, tables = [], []
     metas = [json.loads((summary_dir / "meta.json").read_text()) for summary_dir in summary_dirs]
     styles = merged(*(from_json(meta.get("agents")) for meta in metas))
     for summary_dir, rollout_dir, meta in zip(summary_dirs, rollout_dirs, metas):
