@@ -53,7 +53,7 @@ def train_ppo(
         log_std_init=hp.log_std_init,
         normalize_observation=hp.normalize_observation,
     )
-    # Detail: Adam with eps=1e-5 (the PPO reference implementation's value, not PyTorch's 1e-8).
+    # Detail: Adam with eps=adam_eps, 1e-5 by default (the PPO reference implementation's value, not PyTorch's 1e-8).
     optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=hp.adam_eps)
     # Acting (collection, evaluation) runs the same weights in NumPy: see policy.py for why.
     actor = NumpyActorCritic(policy, seed)
