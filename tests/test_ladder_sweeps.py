@@ -8,7 +8,7 @@ from synthetic import write_run
 
 from ppo.analysis.aggregate import write_summary
 from ppo.analysis.compare import summary_styles
-from ppo.analysis.ladder import decisive_fix, sentences, write_ladder
+from ppo.analysis.ladder import decisive_fix, sentences, shown_rungs, write_ladder
 from ppo.analysis.sweeps import write_sweep
 
 # Final returns per rung: as written hovers (-50), rung 1 lands sometimes (150), the correct one lands (250).
@@ -45,6 +45,13 @@ def test_the_ladder_table_and_sentences_come_from_the_runs(summary, tmp_path):
     assert best["agent"] == "rung1" and best["gain"] == pytest.approx(200.0) and best["separate"]
     with Image.open(tmp_path / "figures" / "LunarLander-v3.png") as image:
         assert image.width > 500
+
+
+def test_the_ladder_figure_shows_the_largest_step_and_the_rung_before_it():
+    rungs = [f"rung{i}" for i in range(7)]
+    assert shown_rungs(rungs) == ["rung0", "rung3", "rung6"]
+    assert shown_rungs(rungs, "rung5") == ["rung0", "rung3", "rung4", "rung5", "rung6"]
+    assert shown_rungs(rungs, "rung0") == ["rung0", "rung3", "rung6"]  # a first rung steps from nothing
 
 
 def test_a_sweep_table_has_one_row_per_grid_point_and_a_figure(summary, tmp_path):

@@ -80,11 +80,27 @@ def decisive_fix(table: pd.DataFrame) -> pd.DataFrame:
     return best.assign(separate=(best["iqm_low"] > best["previous_high"]) | (best["iqm_high"] < best["previous_low"]))
 
 
-def ladder_figure(curves_grid: pd.DataFrame, rungs: list[str], styles: Styles, env: str, threshold: float | None):
-    """Learning curves (mean and 95% CI over seeds) of the first, middle and last rungs."""
+def shown_rungs(present: list[str], largest_step: str | None = None) -> list[str]:
+    """The rungs the ladder figure draws, in ladder order: the first, the middle and the last, and the rung with
+    the largest step together with the rung it stepped from (where the ladder's answer is)."""
+    picks = {present[0], present[len(present) // 2], present[-1]}
+    if largest_step in present:
+        i = present.index(largest_step)
+        picks |= set(present[max(i - 1, 0) : i + 1])
+    return [rung for rung in present if rung in picks]
+
+
+def ladder_figure(
+    curves_grid: pd.DataFrame,
+    rungs: list[str],
+    styles: Styles,
+    env: str,
+    threshold: float | None,
+    largest_step: str | None = None,
+):
+    """Learning curves (mean and 95% CI over seeds) of the rungs shown_rungs picks."""
     apply_style()
-    present = [r for r in rungs if r in set(curves_grid["agent"])]
-    shown = list(dict.fromkeys([present[0], present[len(present) // 2], present[-1]]))
+    shown = shown_rungs([r for r in rungs if r in set(curves_grid["agent"])], largest_step)
     data = curves_grid[curves_grid.agent.isin(shown)]
     fig, ax = plt.subplots(figsize=(8, 4.8))
     sns.lineplot(
@@ -96,7 +112,7 @@ def ladder_figure(curves_grid: pd.DataFrame, rungs: list[str], styles: Styles, e
     ax.set_ylim(*bulk_limits(data["mean_return"], [threshold] if threshold is not None else []))
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles, [styles[n].label if n in styles else n for n in labels], fontsize="small", loc="best")
-    ax.set_title(f"The ladder's first, middle and last rungs: greedy evaluation, mean and 95% CI ({env})")
+    ax.set_title(f"The ladder's first, middle and last rungs and its largest step: greedy evaluation ({env})")
     ax.set_xlabel("env steps")
     ax.set_ylabel("evaluation return")
     fig.tight_layout()
@@ -108,6 +124,7 @@ def write_ladder(summary_dirs: list[str | Path], rungs: list[str], styles: Style
     import json
 
     table = ladder_table(summary_dirs, rungs)
+    largest_steps = decisive_fix(table).set_index("env")["agent"] if len(table) else pd.Series(dtype=object)
     with atomic_path(Path(out_dir) / "ladder.csv") as tmp:
         table.to_csv(tmp, index=False)
     for summary_dir in map(Path, summary_dirs):
@@ -116,6 +133,7 @@ def write_ladder(summary_dirs: list[str | Path], rungs: list[str], styles: Style
         if env in set(table["env"]):
             grid = pd.read_csv(summary_dir / "curves_grid.csv")
             save_figure(
-                ladder_figure(grid, rungs, styles, env, meta["env"]["solved_threshold"]), Path(figure_dir) / f"{env}.png"
+                ladder_figure(grid, rungs, styles, env, meta["env"]["solved_threshold"], largest_steps.get(env)),
+                Path(figure_dir) / f"{env}.png",
             )
     return table
