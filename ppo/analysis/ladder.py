@@ -124,7 +124,7 @@ def write_ladder(summary_dirs: list[str | Path], rungs: list[str], styles: Style
     import json
 
     table = ladder_table(summary_dirs, rungs)
-    largest_steps = decisive_fix(table).set_index("env")["agent"] if len(table) else pd.Series(dtype=object)
+    largest_steps = decisive_fix(table).set_index("env")["agent"]  # empty for an empty table
     with atomic_path(Path(out_dir) / "ladder.csv") as tmp:
         table.to_csv(tmp, index=False)
     for summary_dir in map(Path, summary_dirs):
