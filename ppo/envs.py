@@ -3,7 +3,7 @@
 Every vector env here uses Gymnasium's NEXT_STEP autoreset (the default, and the only mode of the fast
 built-in CartPole vector env): the step that ends an episode returns the *final* observation, and the
 next step ignores its action, returns reward 0 and the reset observation. Training masks those reset
-steps out (see buffer.py); evaluation counts only each env's first episode.
+steps out (see buffer.py); evaluation (run/evaluate.py) steps single envs instead.
 """
 
 from __future__ import annotations
@@ -131,13 +131,11 @@ def _missing_extra(env_id: str, err: Exception) -> str:
 
 
 def make_vec_env(
-    env_id: str, n_envs: int, render_mode: str | None = None, per_env_seeds: bool = False
+    env_id: str, n_envs: int, render_mode: str | None = None
 ) -> gym.vector.VectorEnv:
     """A vector env with NEXT_STEP autoreset. render_mode stays None unless a rollout is recorded:
-    rendering every step (SB3's make_vec_env default) makes LunarLander about 4x slower.
-    per_env_seeds=True forces N separate envs, so reset(seed=[...]) can seed each one (evaluation);
-    the native NumPy vector envs take one seed for all."""
-    if env_id in _NATIVE_VECTOR and render_mode is None and not per_env_seeds:
+    rendering every step (SB3's make_vec_env default) makes LunarLander about 4x slower."""
+    if env_id in _NATIVE_VECTOR and render_mode is None:
         envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point")
     else:
         envs = gym.make_vec(

@@ -1,4 +1,4 @@
-"""Evaluation on fixed seeds, episodes side by side in a vector env.
+"""Evaluation on fixed seeds, episodes side by side in a pool of envs.
 
 Episode k of any evaluation starts from seed EVAL_SEED_BASE + k, whatever the agent or training seed,
 so every agent is scored on the same start states.
@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import gymnasium as gym
 import numpy as np
 
-from ppo.envs import EVAL_SEED_BASE, make_vec_env
+from ppo.envs import EVAL_SEED_BASE
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) observations -> (n,) actions
 
@@ -22,34 +23,46 @@ class EvalEpisodes(NamedTuple):
 
 
 class Evaluator:
-    """Holds one vector env of `width` copies and runs evaluations of any length in chunks of `width`."""
+    """A pool of `width` envs playing the episodes of an evaluation, at most `width` at a time.
+
+    A slot whose episode ends starts the next episode not yet begun, and only busy slots are stepped: a
+    vector env would step every copy until the longest episode of its chunk ends (a LunarLander agent that
+    hovers for 1,000 steps while the others land in 250 wastes most of the chunk's env steps)."""
 
     def __init__(self, env_id: str, width: int):
         self.width = width
-        self.envs = make_vec_env(env_id, width, per_env_seeds=True)
+        self.envs = [gym.make(env_id) for _ in range(width)]
 
     def run(self, act: PolicyFn, n_episodes: int) -> EvalEpisodes:
         returns = np.zeros(n_episodes)
         lengths = np.zeros(n_episodes, dtype=np.int64)
-        for start in range(0, n_episodes, self.width):
-            count = min(self.width, n_episodes - start)
-            chunk_returns, chunk_lengths = self._one_episode_each(act, EVAL_SEED_BASE + start)
-            returns[start : start + count] = chunk_returns[:count]
-            lengths[start : start + count] = chunk_lengths[:count]
+        episode_of_slot = np.full(self.width, -1)  # -1: the slot is idle
+        obs: np.ndarray | None = None
+        next_episode = 0
+        for slot in range(min(self.width, n_episodes)):
+            first_obs, _ = self.envs[slot].reset(seed=EVAL_SEED_BASE + next_episode)
+            if obs is None:
+                obs = np.zeros((self.width, *np.shape(first_obs)), dtype=np.asarray(first_obs).dtype)
+            obs[slot] = first_obs
+            episode_of_slot[slot] = next_episode
+            next_episode += 1
+        while (busy := np.flatnonzero(episode_of_slot >= 0)).size:
+            actions = act(obs[busy])
+            for slot, action in zip(busy, actions):
+                slot_obs, reward, terminated, truncated, _ = self.envs[slot].step(action)
+                episode = episode_of_slot[slot]
+                returns[episode] += reward
+                lengths[episode] += 1
+                if not (terminated or truncated):
+                    obs[slot] = slot_obs
+                elif next_episode < n_episodes:
+                    obs[slot], _ = self.envs[slot].reset(seed=EVAL_SEED_BASE + next_episode)
+                    episode_of_slot[slot] = next_episode
+                    next_episode += 1
+                else:
+                    episode_of_slot[slot] = -1
         return EvalEpisodes(returns, lengths)
 
-    def _one_episode_each(self, act: PolicyFn, first_seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Every env plays exactly its first episode; later (autoreset) episodes are ignored."""
-        obs, _ = self.envs.reset(seed=[first_seed + i for i in range(self.width)])
-        active = np.ones(self.width, dtype=bool)
-        returns = np.zeros(self.width)
-        lengths = np.zeros(self.width, dtype=np.int64)
-        while active.any():
-            obs, rewards, terminated, truncated, _ = self.envs.step(act(obs))
-            returns += rewards * active
-            lengths += active
-            active &= ~(terminated | truncated)
-        return returns, lengths
-
     def close(self) -> None:
-        self.envs.close()
+        for env in self.envs:
+            env.close()
