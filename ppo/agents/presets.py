@@ -193,18 +193,6 @@ TUNED: Table = {
         _ZOO["LunarLander-v3"], n_steps=256, batch_size=256, n_epochs=8, learning_rate=1e-3, lr_schedule="linear"
     ),
     **{env: _ZOO[env] for env in CONTINUOUS_PRESET_ENVS},
-    # LunarLanderContinuous: LunarLander's tuning (same dynamics and rewards, a Gaussian over the two engines
-    # instead of four discrete actions): 4x as many updates per env step, lr annealed, so the default benchmark
-    # can train it in 400k steps; the zoo's settings (16 x 1024, minibatch 64, 4 epochs, lr 3e-4) first reach
-    # 200 after 262k-426k steps and end at 1M (docs/results.md).
-    "LunarLanderContinuous-v3": dict(
-        _ZOO["LunarLanderContinuous-v3"],
-        n_steps=256,
-        batch_size=256,
-        n_epochs=8,
-        learning_rate=1e-3,
-        lr_schedule="linear",
-    ),
     # Hopper: with the zoo's settings (one env, lr 1e-4, log std -2, no orthogonal init) the greedy policy learns
     # to stand still for the healthy reward (~986 at 1M); the general continuous defaults hop (docs/results.md).
     "Hopper-v5": _GENERAL_CONTINUOUS,
