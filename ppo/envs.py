@@ -130,9 +130,7 @@ def _missing_extra(env_id: str, err: Exception) -> str:
     return f"a dependency is missing ({str(err).splitlines()[0]}); {hint}"
 
 
-def make_vec_env(
-    env_id: str, n_envs: int, render_mode: str | None = None
-) -> gym.vector.VectorEnv:
+def make_vec_env(env_id: str, n_envs: int, render_mode: str | None = None) -> gym.vector.VectorEnv:
     """A vector env with NEXT_STEP autoreset. render_mode stays None unless a rollout is recorded:
     rendering every step (SB3's make_vec_env default) makes LunarLander about 4x slower."""
     if env_id in _NATIVE_VECTOR and render_mode is None:
