@@ -29,7 +29,7 @@ def one_episode_at_a_time(n_episodes: int) -> tuple[np.ndarray, np.ndarray]:
 def test_the_pool_plays_the_same_episodes_as_one_env_in_order():
     expected_returns, expected_lengths = one_episode_at_a_time(7)
     assert len(set(expected_lengths)) > 1, "the controller should give episodes of different lengths"
-    for width in (1, 3, 10):  # fewer, more and exactly-divisible slots than episodes
+    for width in (1, 3, 10):  # one slot, fewer slots than episodes, more slots than episodes
         evaluator = Evaluator("CartPole-v1", width)
         episodes = evaluator.run(lean_towards_the_pole, 7)
         evaluator.close()

@@ -37,30 +37,28 @@ class Evaluator:
         returns = np.zeros(n_episodes)
         lengths = np.zeros(n_episodes, dtype=np.int64)
         episode_of_slot = np.full(self.width, -1)  # -1: the slot is idle
-        obs: np.ndarray | None = None
         next_episode = 0
-        for slot in range(min(self.width, n_episodes)):
-            first_obs, _ = self.envs[slot].reset(seed=EVAL_SEED_BASE + next_episode)
-            if obs is None:
-                obs = np.zeros((self.width, *np.shape(first_obs)), dtype=np.asarray(first_obs).dtype)
-            obs[slot] = first_obs
+
+        def start_next(slot: int) -> np.ndarray | None:
+            """The slot's env begins the next episode not yet begun (its first observation), or goes idle."""
+            nonlocal next_episode
+            if next_episode == n_episodes:
+                episode_of_slot[slot] = -1
+                return None
             episode_of_slot[slot] = next_episode
             next_episode += 1
+            return self.envs[slot].reset(seed=EVAL_SEED_BASE + next_episode - 1)[0]
+
+        obs = [start_next(slot) for slot in range(self.width)]
         while (busy := np.flatnonzero(episode_of_slot >= 0)).size:
-            actions = act(obs[busy])
+            actions = act(np.stack([obs[slot] for slot in busy]))
             for slot, action in zip(busy, actions):
-                slot_obs, reward, terminated, truncated, _ = self.envs[slot].step(action)
+                obs[slot], reward, terminated, truncated, _ = self.envs[slot].step(action)
                 episode = episode_of_slot[slot]
                 returns[episode] += reward
                 lengths[episode] += 1
-                if not (terminated or truncated):
-                    obs[slot] = slot_obs
-                elif next_episode < n_episodes:
-                    obs[slot], _ = self.envs[slot].reset(seed=EVAL_SEED_BASE + next_episode)
-                    episode_of_slot[slot] = next_episode
-                    next_episode += 1
-                else:
-                    episode_of_slot[slot] = -1
+                if terminated or truncated:
+                    obs[slot] = start_next(slot)
         return EvalEpisodes(returns, lengths)
 
     def close(self) -> None:
