@@ -45,9 +45,9 @@ class Evaluator:
             if next_episode == n_episodes:
                 episode_of_slot[slot] = -1
                 return None
-            episode_of_slot[slot] = next_episode
-            next_episode += 1
-            return self.envs[slot].reset(seed=EVAL_SEED_BASE + next_episode - 1)[0]
+            episode, next_episode = next_episode, next_episode + 1
+            episode_of_slot[slot] = episode
+            return self.envs[slot].reset(seed=EVAL_SEED_BASE + episode)[0]
 
         obs = [start_next(slot) for slot in range(self.width)]
         while (busy := np.flatnonzero(episode_of_slot >= 0)).size:
