@@ -15,6 +15,18 @@ def test_running_statistics_equal_those_of_all_samples():
     np.testing.assert_allclose(rms.var, data.var(0), rtol=1e-3)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_sample_updates_are_bitwise_the_general_merge(dtype):
+    """update() takes a shortcut for one-sample batches (one-env runs); it must not change a single bit."""
+    data = np.random.default_rng(2).normal(3.0, 2.0, (200, 4)).astype(dtype)
+    shortcut, general = RunningMeanStd.new((4,)), RunningMeanStd.new((4,))
+    for row in data:
+        shortcut.update(row[None])
+        general.merge(row, np.zeros_like(row), 1)
+        for name in ("mean", "var", "count"):
+            np.testing.assert_array_equal(getattr(shortcut, name), getattr(general, name))
+
+
 def test_normalized_values_are_standardized_and_clipped():
     rms = RunningMeanStd.new((1,))
     rms.update(np.random.default_rng(1).normal(5.0, 0.5, (10_000, 1)))

@@ -48,12 +48,28 @@ class RunningMeanStd:
         """Merge a batch of samples (first axis = samples) into the statistics."""
         if len(batch) == 0:
             return
-        batch_mean, batch_var, batch_count = batch.mean(0), batch.var(0), len(batch)
+        if len(batch) == 1:
+            self._update_one(batch[0])
+        else:
+            self.merge(batch.mean(0), batch.var(0), len(batch))
+
+    def merge(self, batch_mean: np.ndarray, batch_var: np.ndarray, batch_count: int) -> None:
+        """Merge the statistics of a batch of samples (Chan et al.)."""
         delta = batch_mean - self.mean
         total = self.count + batch_count
         m2 = self.var * self.count + batch_var * batch_count + delta * delta * self.count * batch_count / total
         self.mean += delta * batch_count / total
         self.var[...] = m2 / total
+        self.count[...] = total
+
+    def _update_one(self, sample: np.ndarray) -> None:
+        """update() for a batch of one sample (every step of a one-env run, e.g. the MuJoCo settings),
+        in half the NumPy calls. Its mean is the sample and its variance exactly 0, so merge()'s terms that
+        carry them vanish without rounding: the statistics are bitwise those of merge(sample, 0, 1)."""
+        delta = sample - self.mean
+        total = self.count + 1
+        self.var[...] = (self.var * self.count + delta * delta * self.count / total) / total
+        self.mean += delta / total
         self.count[...] = total
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
@@ -81,8 +97,14 @@ class RewardScaler:
     def __call__(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Scale one vector step's rewards. Autoreset steps (valid=False) are no transition: their (zero)
         reward neither enters the return nor the statistics."""
-        self.returns[valid] = self.returns[valid] * self.gamma + rewards[valid]
-        self.rms.update(self.returns[valid])
+        if valid.all():  # the common case, without boolean indexing (the same numbers)
+            self.returns *= self.gamma
+            self.returns += rewards
+            self.rms.update(self.returns)
+        else:
+            self.returns[valid] = self.returns[valid] * self.gamma + rewards[valid]
+            self.rms.update(self.returns[valid])
         scaled = (rewards / np.sqrt(self.rms.var + EPSILON)).astype(np.float32)
-        self.returns[done] = 0.0
+        if done.any():
+            self.returns[done] = 0.0
         return np.clip(scaled, -CLIP, CLIP, out=scaled)
