@@ -226,7 +226,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if sb3_note:
         print(f"note: {sb3_note}", file=sys.stderr)
     results = run_speed_benchmark(cases, args.repeats, with_sb3, log=lambda line: print(line, file=sys.stderr))
-    report = speed_report(results, args.repeats, sb3_note)
+    command = " ".join(
+        ["python -m ppo bench --envs", *env_ids]
+        + ([f"--steps {args.steps}"] if args.steps else [])
+        + [f"--repeats {args.repeats}"]
+        + (["--no-sb3"] if args.no_sb3 else [])
+    )
+    report = speed_report(results, args.repeats, sb3_note, command)
     write_json(args.out, report)
     table = markdown_table(report)
     if readme is not None:

@@ -162,8 +162,8 @@ def run_speed_benchmark(
     return results
 
 
-def speed_report(results: list[SpeedResult], repeats: int, sb3_note: str | None) -> dict[str, Any]:
-    """Everything the JSON file holds: rows plus the machine, versions and settings they were measured with."""
+def speed_report(results: list[SpeedResult], repeats: int, sb3_note: str | None, command: str) -> dict[str, Any]:
+    """Everything the JSON file holds: rows plus the command, machine, versions and settings they were measured with."""
     from datetime import UTC, datetime
 
     from ppo.run.provenance import git_commit, host, versions
@@ -175,6 +175,7 @@ def speed_report(results: list[SpeedResult], repeats: int, sb3_note: str | None)
         peer_versions["stable_baselines3"] = metadata.version("stable_baselines3")
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
         "host": host(),
         "versions": {**versions(), **peer_versions},
         "git_commit": git_commit(),
@@ -212,7 +213,7 @@ def markdown_table(report: dict[str, Any]) -> str:
     sb3 = f", Stable-Baselines3 {v['stable_baselines3']}" if "stable_baselines3" in v else ""
     lines += [
         "",
-        f"Measured {report['measured_at']} by `make benchmark-speed` on {report['host']['cpu_model']} "
+        f"Measured {report['measured_at']} by `{report['command']}` on {report['host']['cpu_model']} "
         f"({report['host']['machine']}), one thread per measurement, median of {report['repeats']} "
         f"interleaved repeat(s); torch {v['torch']}, Gymnasium {v['gymnasium']}, NumPy {v['numpy']}, "
         f"Python {v['python']}{sb3}; commit {report['git_commit']}.",

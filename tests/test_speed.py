@@ -45,6 +45,9 @@ def test_bench_measures_all_three_and_rewrites_the_readme(tmp_path):
     assert report["versions"]["stable_baselines3"] and report["host"]["cpu_model"]
     text = readme.read_text()
     assert "old table" not in text and "| CartPole-v1 | ppo-zoo = ppo |" in text and text.endswith("rest\n")
+    # the table says how it was measured: the command as run, which reruns the measurement
+    assert report["command"] == "python -m ppo bench --envs CartPole-v1 --steps 512 --repeats 1"
+    assert f"by `{report['command']}`" in text
 
 
 @pytest.mark.slow
