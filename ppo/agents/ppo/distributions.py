@@ -73,11 +73,14 @@ class DiagGaussian:
     def log_prob_and_entropy(
         self, mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        # log N(a; mu, sigma) = -(a - mu)^2 / (2 sigma^2) - log sigma - log sqrt(2 pi), summed over dimensions.
+        # log N(a; mu, sigma) = -(a - mu)^2 / (2 sigma^2) - log sigma - log sqrt(2 pi), summed over dimensions:
+        # -1/2 sum z^2 - log_norm, with z = (a - mu) / sigma and log_norm = sum(log sigma) + d log sqrt(2 pi).
         z = (actions - mean) * torch.exp(-log_std)
-        log_probs = (-0.5 * z.square() - log_std).sum(-1) - LOG_SQRT_2PI * self.head_size
-        # H = sum over dimensions of (1/2 + log sqrt(2 pi) + log sigma): the same for every state.
-        entropy = (log_std.sum() + (0.5 + LOG_SQRT_2PI) * self.head_size).expand(len(mean))
+        log_norm = log_std.sum() + LOG_SQRT_2PI * self.head_size
+        log_probs = -0.5 * z.square().sum(-1) - log_norm
+        # H = sum over dimensions of (1/2 + log sqrt(2 pi) + log sigma) = log_norm + d/2: the same for every
+        # state, so one value (0-d) stands for the batch (its mean is itself: no per-sample copy or gradient).
+        entropy = log_norm + 0.5 * self.head_size
         return log_probs, entropy
 
     def sample(self, mean: np.ndarray, log_std: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

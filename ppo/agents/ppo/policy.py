@@ -45,9 +45,9 @@ class PolicyStep(NamedTuple):
 
 
 class ActionEvaluation(NamedTuple):
-    log_probs: torch.Tensor
-    entropy: torch.Tensor
-    values: torch.Tensor
+    log_probs: torch.Tensor  # (B,) log pi(a|s)
+    entropy: torch.Tensor  # (B,) H(pi(.|s)), or one value () where it is the same for every state (Gaussian)
+    values: torch.Tensor  # (B,) V(s)
 
 
 def _orthogonal(shape: tuple[int, int], gain: float) -> torch.Tensor:

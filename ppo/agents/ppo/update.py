@@ -82,7 +82,7 @@ def ppo_update(
     (annealed by the caller under clip_range_schedule=linear); hp.clip_range when None."""
     clip_range = hp.clip_range if clip_range is None else clip_range
     # Diagnostics are collected as tensors (no .item() sync in the loop) and reduced once at the end.
-    minibatch_stats = []  # (policy_loss, value_loss, entropy, grad_norm) per minibatch
+    minibatch_stats = []  # policy_loss, value_loss, entropy, grad_norm of every minibatch, in turn
     log_ratios = []  # log r of every sample when its minibatch was used, for approx_kl and clip_fraction
     for _ in range(hp.n_epochs):
         # Detail: shuffled minibatches, each sample exactly once per epoch.
@@ -108,12 +108,11 @@ def ppo_update(
             grad_norm = optimizer.clip_grad_norm_(hp.max_grad_norm)
             optimizer.step()
 
-            with torch.no_grad():
-                minibatch_stats.append(torch.stack([policy_loss, v_loss, entropy, grad_norm]))
-                log_ratios.append(log_ratio.detach())
+            minibatch_stats += (policy_loss.detach(), v_loss.detach(), entropy.detach(), grad_norm)
+            log_ratios.append(log_ratio.detach())
 
     with torch.no_grad():
-        policy_loss, v_loss, entropy, grad_norm = torch.stack(minibatch_stats).mean(0).tolist()
+        policy_loss, v_loss, entropy, grad_norm = torch.stack(minibatch_stats).view(-1, 4).mean(0).tolist()
         log_ratio = torch.cat(log_ratios)
         ratio = log_ratio.exp()
         approx_kl = float(((ratio - 1.0) - log_ratio).mean())
