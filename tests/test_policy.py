@@ -57,3 +57,5 @@ def test_numpy_actor_sees_optimizer_steps_and_loaded_weights():
     other = ActorCritic(4, 2)
     policy.load_state_dict(other.state_dict())  # copies in place: the views stay valid
     np.testing.assert_allclose(actor.values(obs), other(torch.from_numpy(obs))[1].detach().numpy(), atol=1e-6)
+    # and so does the torch forward, which reads the hidden layers through its own tuple of the parameters
+    torch.testing.assert_close(policy(torch.from_numpy(obs))[1], other(torch.from_numpy(obs))[1])

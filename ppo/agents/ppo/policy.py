@@ -108,6 +108,9 @@ class ActorCritic(nn.Module):
             policy_head, value_head = _pytorch_default((net_arch[-1], head)), _pytorch_default((net_arch[-1], 1))
         self.hidden_weights = nn.ParameterList(nn.Parameter(w) for w, _ in hidden)
         self.hidden_biases = nn.ParameterList(nn.Parameter(b) for _, b in hidden)
+        # The same parameters as a plain tuple for the forward pass: iterating a ParameterList costs a string
+        # index and a getattr per item, every minibatch. (Loading a state dict copies into these same tensors.)
+        self.hidden_layers = tuple(zip(self.hidden_weights, self.hidden_biases))
         self.policy_weight, self.policy_bias = nn.Parameter(policy_head[0]), nn.Parameter(policy_head[1])
         self.value_weight, self.value_bias = nn.Parameter(value_head[0]), nn.Parameter(value_head[1])
         # Detail: a state-independent, learnable log standard deviation per action dimension (Gaussian only).
@@ -125,7 +128,7 @@ class ActorCritic(nn.Module):
     def _hidden(self, obs: torch.Tensor) -> torch.Tensor:
         """(2, B, last hidden size): features of the actor (slot 0) and of the critic (slot 1)."""
         h = obs.expand(2, *obs.shape)
-        for weight, bias in zip(self.hidden_weights, self.hidden_biases):
+        for weight, bias in self.hidden_layers:
             h = self.activation(torch.baddbmm(bias, h, weight))
         return h
 
