@@ -6,8 +6,9 @@ gradient a view into one flat gradient (autograd accumulates into an existing .g
 - zero_grad is one fill of the flat gradient,
 - the global gradient norm is one norm, its clipping one multiply (torch's clip_grad_norm_ does a norm
   per parameter, a stack and a foreach multiply),
-- the update is one call of torch's fused Adam kernel through its functional API, the same kernel and
-  the same numbers as torch.optim.Adam(fused=True), without that class's per-step Python bookkeeping.
+- the update is one call of torch's fused Adam kernel (torch._fused_adam_), the same kernel and the same
+  numbers as torch.optim.Adam(fused=True), without the per-step Python bookkeeping of that class and of
+  its functional wrapper (torch is pinned, so this private op's signature is too).
 The measured savings, with date and machine, are in docs/speed.md.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.optim.adam import adam
 
 
 def flatten_parameters(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,20 +76,21 @@ class FlatAdam:
 
     @torch.no_grad()
     def step(self) -> None:
-        adam(
+        # What torch.optim.adam.adam(..., fused=True) does for one CPU tensor, without its per-call grouping
+        # of tensors by device and dtype: count the step, then one call of the fused kernel.
+        self.step_count += 1
+        torch._fused_adam_(
             [self.params],
             [self.grad],
             [self.exp_avg],
             [self.exp_avg_sq],
             [],
             [self.step_count],
-            fused=True,
             amsgrad=False,
+            lr=self.lr,
             beta1=self.betas[0],
             beta2=self.betas[1],
-            lr=self.lr,
             weight_decay=0.0,
             eps=self.eps,
             maximize=False,
-            has_complex=False,
         )
