@@ -97,13 +97,10 @@ class RewardScaler:
     def __call__(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Scale one vector step's rewards. Autoreset steps (valid=False) are no transition: their (zero)
         reward neither enters the return nor the statistics."""
-        if valid.all():  # the common case, without boolean indexing (the same numbers)
-            self.returns *= self.gamma
-            self.returns += rewards
-            self.rms.update(self.returns)
-        else:
-            self.returns[valid] = self.returns[valid] * self.gamma + rewards[valid]
-            self.rms.update(self.returns[valid])
+        if valid.all():
+            valid = slice(None)  # the common case: a plain slice instead of boolean indexing (the same numbers)
+        self.returns[valid] = self.returns[valid] * self.gamma + rewards[valid]
+        self.rms.update(self.returns[valid])
         scaled = (rewards / np.sqrt(self.rms.var + EPSILON)).astype(np.float32)
         if done.any():
             self.returns[done] = 0.0

@@ -216,7 +216,7 @@ class NumpyActorCritic:
         def view(p: torch.Tensor) -> np.ndarray:
             return p.detach().numpy()
 
-        self.hidden = [(view(w), view(b)) for w, b in zip(policy.hidden_weights, policy.hidden_biases)]
+        self.hidden = [(view(w), view(b)) for w, b in policy.hidden_layers]
         self.policy_weight, self.policy_bias = view(policy.policy_weight), view(policy.policy_bias)
         self.value_weight, self.value_bias = view(policy.value_weight), view(policy.value_bias)
         self.log_std = None if policy.log_std is None else view(policy.log_std)
