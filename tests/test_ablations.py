@@ -52,13 +52,31 @@ def test_gae_across_episode_ends_runs_into_the_next_episode():
     np.testing.assert_allclose(gae(gae_episode_boundaries=False), [0.8125, -0.75, 0.0, 1.0, 0.0])
 
 
-def update_once(seed=0, **settings):
+class RecordingAdam(FlatAdam):
+    """FlatAdam that records the norm of the gradient each step() applies, i.e. after any clipping."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.applied_norms = []
+
+    def step(self):
+        self.applied_norms.append(float(torch.linalg.vector_norm(self.grad)))
+        super().step()
+
+
+def run_update(seed=0, **settings):
+    """(parameters after one PPO update, its stats, the norms of the gradients the optimizer stepped with)."""
     torch.manual_seed(0)
     policy = ActorCritic(4, 2)
     hp = Hyperparameters(n_envs=1, n_steps=64, batch_size=16, n_epochs=2, total_timesteps=64, **settings)
-    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-2, eps=hp.adam_eps)
+    optimizer = RecordingAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-2, eps=hp.adam_eps)
     stats = ppo_update(policy, optimizer, make_rollout(), hp, torch.Generator().manual_seed(seed))
-    return policy.flat_parameters.detach().clone(), stats
+    return policy.flat_parameters.detach().clone(), stats, np.array(optimizer.applied_norms)
+
+
+def update_once(seed=0, **settings):
+    parameters, stats, _ = run_update(seed, **settings)
+    return parameters, stats
 
 
 def test_without_shuffling_the_minibatch_order_ignores_the_generator():
@@ -81,9 +99,13 @@ def test_every_update_switch_changes_the_update(settings):
 
 
 def test_gradient_clipping_off_leaves_large_gradients_alone():
-    _, clipped = update_once(max_grad_norm=1e-3)
-    _, unclipped = update_once(max_grad_norm=None)
-    assert clipped.grad_norm > 1e-3 and unclipped.grad_norm > 1e-3  # measured before clipping either way
+    # stats.grad_norm is measured before clipping, so it cannot tell clipping on from off: look at what step() applied.
+    _, clipped_stats, clipped = run_update(max_grad_norm=1e-3)
+    _, unclipped_stats, unclipped = run_update(max_grad_norm=None)
+    assert len(clipped) == len(unclipped) == 2 * 64 // 16  # one step per minibatch of each epoch
+    assert (unclipped > 1e-2).all() and clipped_stats.grad_norm > 1e-2  # large enough for 1e-3 to clip every step
+    assert (clipped <= 1e-3 * (1 + 1e-4)).all()  # on: every applied gradient scaled down to the bound
+    assert unclipped.mean() == pytest.approx(unclipped_stats.grad_norm, rel=1e-5)  # off: applied as measured
 
 
 def test_identity_activation_makes_a_linear_network_on_both_sides():

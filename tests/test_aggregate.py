@@ -1,7 +1,9 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic import write_runs
+from synthetic import PPO_FINAL, write_runs
 
 from ppo.analysis.aggregate import curves_on_grid, eval_curves, load_runs, summary_table, write_summary
 from ppo.analysis.statistics import (
@@ -94,11 +96,23 @@ def test_write_summary_refuses_other_envs(tmp_path):
 
 
 def test_write_summary_files(tmp_path):
+    """Every file holds its own table with the runs' numbers (header-only or swapped files must fail)."""
     write_summary("CartPole-v1", write_runs(tmp_path / "runs"), tmp_path / "out", 100, 0)
-    for name in ("episodes", "eval_curves", "curves_grid", "final", "runs", "table"):
-        frame = pd.read_csv(tmp_path / "out" / f"{name}.csv")
-        assert {"env", "agent"} <= set(frame.columns)
-    assert (tmp_path / "out" / "meta.json").exists()
+    names = ("episodes", "eval_curves", "curves_grid", "final", "runs", "table")
+    frames = {name: pd.read_csv(tmp_path / "out" / f"{name}.csv") for name in names}
+    for name, frame in frames.items():
+        assert set(frame["env"]) == {"CartPole-v1"} and set(frame["agent"]) == {"ppo", "random"}, name
+    # Six runs of 5 training episodes, 3 periodic evaluations, 50 grid points, 4 final episodes; one row per run, per agent.
+    assert [len(frames[name]) for name in names] == [6 * 5, 6 * 3, 6 * 50, 6 * 4, 6, 2]
+    ppo_1 = {name: frames[name][(frames[name].agent == "ppo") & (frames[name].seed == 1)] for name in names[:-1]}
+    assert ppo_1["episodes"]["return"].tolist() == [11.0, 12.0, 13.0, 14.0, 15.0]  # 10 + episode + seed
+    assert ppo_1["final"]["return"].tolist() == PPO_FINAL[1]
+    assert ppo_1["runs"]["final_mean"].tolist() == [250.0]
+    assert ppo_1["eval_curves"]["mean_return"].tolist() == [0 + 0.5 + 1, 200 + 0.5 + 1, 400 + 0.5 + 1]  # step / 10 + k + seed
+    assert ppo_1["curves_grid"]["step"].iloc[[0, -1]].tolist() == [0, 4000]
+    assert frames["table"].set_index("agent").loc["ppo", "iqm"] == pytest.approx((500 + 250 + 475) / 3)
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["env"]["id"] == "CartPole-v1" and list(meta["agents"]) == ["random", "ppo"]
 
 
 def test_run_level_intervals_cover_the_true_iqm_about_95_percent_of_the_time():

@@ -85,4 +85,13 @@ def test_a_comparison_without_any_random_baseline_still_writes_its_tables(tmp_pa
     assert tables["aggregates"].empty and tables["profiles"].empty and len(tables["improvement"]) == 2
     write_compare_figures(tables, summary_styles([tmp_path / "summary"]), tmp_path / "figures")
     assert np.isclose(tables["improvement"]["point"], 0.5).all()
-    assert isinstance(pd.read_csv(tmp_path / "compare" / "aggregates.csv"), pd.DataFrame)
+    # The CSVs are what the report reads: empty tables keep their header, the others read back as returned.
+    compare = tmp_path / "compare"
+    aggregates = pd.read_csv(compare / "aggregates.csv")
+    assert aggregates.empty and list(aggregates.columns) == ["agent", "metric", "point", "low", "high", "runs", "envs"]
+    profiles = pd.read_csv(compare / "profiles.csv")
+    assert profiles.empty and list(profiles.columns) == ["agent", "tau", "fraction", "low", "high"]
+    improvement = pd.read_csv(compare / "improvement.csv")
+    assert list(improvement.columns) == ["agent_x", "agent_y", "point", "low", "high", "envs"]
+    assert list(zip(improvement.agent_x, improvement.agent_y)) == [("ppo-zoo", "ppo"), ("ppo", "ppo-zoo")]  # registry order
+    assert (improvement.envs == "Pendulum-v1").all() and np.allclose(improvement.point, 0.5)

@@ -1,8 +1,15 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
 from ppo.envs import EnvError, env_info, make_vec_env, resolve_env_id
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_article_env_name_maps_to_v3_with_a_notice():
@@ -55,9 +62,19 @@ def test_env_info():
 
 
 def test_mujoco_renders_headless_with_the_chosen_backend():
-    import os
+    """MuJoCo picks its OpenGL backend when it is first imported, from MUJOCO_GL; unset, it takes GLFW, which
+    needs a display. Importing ppo.envs must choose headless EGL before that, and leave a user's choice alone.
+    A subprocess with a clean environment (no MUJOCO_GL, no DISPLAY): this process may have either set."""
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")}
 
-    assert os.environ["MUJOCO_GL"] in ("egl", "osmesa")  # set by ppo.envs unless the user chose one
+    def run(code: str, env: dict[str, str]) -> str:  # from the checkout, so `ppo` imports without PYTHONPATH
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+        return out.stdout
+
+    backend = run("import os, ppo.envs, mujoco; print(os.environ.get('MUJOCO_GL'), mujoco.GLContext.__module__)", clean)
+    assert backend.split() == ["egl", "mujoco.egl"]
+    chosen = run("import os, ppo.envs; print(os.environ.get('MUJOCO_GL'))", {**clean, "MUJOCO_GL": "osmesa"})
+    assert chosen.strip() == "osmesa"
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "LunarLander-v3"])

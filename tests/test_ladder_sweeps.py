@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 from PIL import Image
 from synthetic import write_run
@@ -36,6 +37,8 @@ def test_the_ladder_table_and_sentences_come_from_the_runs(summary, tmp_path):
     styles = summary_styles([summary])
     table = write_ladder([summary], list(RUNGS), styles, tmp_path / "ladder", tmp_path / "figures")
     assert list(table["agent"]) == list(RUNGS) and list(table["rung"]) == [0, 1, 2]
+    # ladder.csv is what the report reads: the same table (a header-only or stale file must fail).
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ladder" / "ladder.csv"), table, check_dtype=False)
     correct = table.set_index("agent").loc["ppo-article"]
     assert correct["seeds_landed"] == 3 and correct["landing_rate"] == 1.0
     assert table.set_index("agent").loc["ppo-article-as-written", "seeds_landed"] == 0
@@ -59,4 +62,5 @@ def test_a_sweep_table_has_one_row_per_grid_point_and_a_figure(summary, tmp_path
     table = write_sweep("epochs", [summary], points, tmp_path / "sweeps", tmp_path / "figures")
     assert list(table["n_epochs"]) == [3, 10] and "ppo-article" not in set(table["agent"])
     assert table.set_index("n_epochs").loc[10, "iqm"] > table.set_index("n_epochs").loc[3, "iqm"]
-    assert (tmp_path / "sweeps" / "epochs.csv").exists() and (tmp_path / "figures" / "epochs.png").stat().st_size > 5000
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "sweeps" / "epochs.csv"), table, check_dtype=False)
+    assert (tmp_path / "figures" / "epochs.png").stat().st_size > 5000

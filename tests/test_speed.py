@@ -15,6 +15,7 @@ def test_cases_cover_zoo_and_tuned_settings_once_each():
     for case in cases:
         by_env.setdefault(case.env_id, []).append(case)
         assert case.hp.total_timesteps == 100_000
+    assert list(by_env) == ["CartPole-v1", "LunarLander-v3"]  # every env, in order (the loop below checks only those present)
     zoo, _ = resolve("ppo-zoo", "LunarLander-v3")
     assert any(case.presets[0] == "ppo-zoo" and case.hp.batch_size == zoo.batch_size for case in by_env["LunarLander-v3"])
     # identical settings are measured once, labelled with every preset name that has them

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -86,7 +87,9 @@ def test_update_improves_the_surrogate_objective_and_reports_diagnostics():
     assert ((after - before) * rollout.advantages).sum() > 0
     ratio = (after - rollout.log_probs).exp()
     assert clipped_surrogate(ratio, rollout.advantages, hp.clip_range) < -rollout.advantages.mean()
-    assert stats.approx_kl > 0 and 0 <= stats.clip_fraction <= 1 and stats.entropy > 0
+    # Four epochs at lr 1e-2 move some ratios out of [0.8, 1.2], not all: a clip fraction stuck at 0 (or 1) is
+    # a broken diagnostic, and a two-action policy's entropy lies in (0, ln 2].
+    assert stats.approx_kl > 0 and 0 < stats.clip_fraction < 1 and 0 < stats.entropy <= math.log(2)
 
 
 def test_update_stops_on_nan():

@@ -10,7 +10,7 @@ from ppo.analysis.video import write_rollout
 
 @pytest.mark.slow
 def test_rollout_of_the_median_seed_as_h264_mp4_and_small_gif(tmp_path):
-    runs = [r for r in write_runs(tmp_path / "runs") if "random" in str(r)]
+    runs = [r for r in write_runs(tmp_path / "runs") if r.parent.name == "random"]  # runs/<env>/<agent>/seed<n>
     caption = write_rollout("CartPole-v1", "random", runs, tmp_path / "media", max_gif_mb=0.2)
     assert caption["seed"] == 1  # final means 20, 20, 20: ties broken by seed, the middle one
     assert json.loads((tmp_path / "media" / "random.json").read_text())["length"] == caption["length"] > 0
@@ -26,7 +26,7 @@ def test_rollout_records_the_median_ranked_seed(tmp_path, monkeypatch):
     recorded = []
     monkeypatch.setattr(ppo.analysis.video, "record_episode", lambda env, act: recorded.append(act) or _tiny_recording())
     monkeypatch.setattr(ppo.analysis.video, "agent_policy", lambda env, agent, run_dir, seed: seed)
-    runs = [r for r in write_runs(tmp_path / "runs") if "ppo" in str(r)]
+    runs = [r for r in write_runs(tmp_path / "runs") if r.parent.name == "ppo"]
     caption = write_rollout("CartPole-v1", "ppo", runs, tmp_path / "media", 1)
     assert caption["seed"] == recorded[0] == 2  # final means 500, 250, 475: the middle one is seed 2
 
