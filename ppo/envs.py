@@ -132,7 +132,7 @@ def _missing_extra(env_id: str, err: Exception) -> str:
 
 def make_vec_env(env_id: str, n_envs: int, render_mode: str | None = None) -> gym.vector.VectorEnv:
     """A vector env with NEXT_STEP autoreset. render_mode stays None unless a rollout is recorded:
-    rendering every step (SB3's make_vec_env default) makes LunarLander about 4x slower."""
+    rendering every step (SB3's make_vec_env default) is several times slower (docs/speed.md)."""
     if env_id in _NATIVE_VECTOR and render_mode is None:
         envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point")
     else:

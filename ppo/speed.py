@@ -5,7 +5,7 @@ Every figure is env steps per second over the same number of steps. Ours is the 
 (collection + update; its start and final evaluation are timed apart and left out), split into
 inference, env stepping, storage and update by the loop's own PhaseTimer. SB3 is timed around
 `model.learn()`, with its env built with render_mode=None: SB3's make_vec_env otherwise renders
-every step (rgb_array), about 4x slower on LunarLander, which would flatter us.
+every step (rgb_array), several times slower (docs/speed.md), which would flatter us.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""ppo-article-as-written: the article's PPO as its listing shows it (../shared/article.txt), run by our loop.
+"""ppo-article-as-written: the article's PPO as its listing shows it (docs/article.md), run by our loop.
 
 Each departure from a correct PPO is an ablation switch (ppo/config.py) set the way the listing has it.
-Line numbers are those of ../shared/article.txt:
+Line numbers (l.) are those of the plain-text copy of the article the project worked from, which is not in the
+repository; docs/article.md is the repository's account of the article and of these departures:
 
 - One environment copy (l. 248 `env = gym.make(...)`, one `env.step` per step, l. 267): n_envs=1.
 - No shuffling (l. 136-138): get_batch says "Create and shuffle indices" but only builds `np.arange(n_states)`;

@@ -115,7 +115,7 @@ class ActorCritic(nn.Module):
         self.value_weight, self.value_bias = nn.Parameter(value_head[0]), nn.Parameter(value_head[1])
         # Detail: a state-independent, learnable log standard deviation per action dimension (Gaussian only).
         self.log_std = nn.Parameter(torch.full((head,), float(log_std_init))) if self.continuous else None
-        # All parameters live in one flat tensor, their gradients in another (see ppo/optim.py). Loading a
+        # All parameters live in one flat tensor, their gradients in another (see ppo/agents/ppo/optim.py). Loading a
         # state dict copies into these tensors in place, so the layout survives it.
         self.flat_parameters, self.flat_gradient = flatten_parameters(self)
         # Observation statistics (not parameters: the optimizer never sees them); updated in place by training.

@@ -1,7 +1,7 @@
 """The PPO update (Schulman et al. 2017), readable top to bottom.
 
 Diagnostics have fixed names: policy_loss, value_loss, entropy, approx_kl, clip_fraction,
-explained_variance (see UpdateStats).
+explained_variance, grad_norm (see UpdateStats).
 """
 
 from __future__ import annotations
