@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: help venv system-deps test test-slurm test-fast lint benchmark rerun benchmark-speed report publish lock clean
+.PHONY: help venv system-deps test test-slurm test-fast lint benchmark rerun benchmark-speed report publish dashboard lock clean
 # Jobs call `python -m ppo`: put the venv first on PATH for Snakemake and its jobs.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SDL_VIDEODRIVER ?= dummy
@@ -70,6 +70,16 @@ publish: report  ## public/: a static site (index.html at its root) and public/r
 	rm -rf public && mkdir -p public
 	cp -r report/index.html report/README.md report/figures report/media report/envs public/
 	$(BIN)/snakemake --report public/report.zip
+
+DASHBOARD_STAMP := $(VENV)/.installed-dashboard
+$(DASHBOARD_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet optuna-dashboard==0.21.0
+	touch $@
+
+PORT ?= 8080
+dashboard: $(DASHBOARD_STAMP)  ## a tuning study in the browser: make dashboard STUDY=<name> [STORAGE=<journal or URL>] [PORT=8080]
+	@test -n "$(STUDY)$(STORAGE)" || { echo "make dashboard needs STUDY=<name> (results/tuning/<name>/study.journal) or STORAGE=<path or URL>" >&2; exit 2; }
+	$(BIN)/optuna-dashboard --port $(PORT) $(or $(STORAGE),results/tuning/$(STUDY)/study.journal)
 
 lock: $(STAMP)  ## regenerate requirements.lock from the current .venv
 	{ head -2 requirements.lock; $(BIN)/pip freeze | grep -v -E '^(-e|ppo-bench|# Editable)' | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements.lock.new

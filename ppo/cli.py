@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=_variant_name,
         help="train as a variant of --agent with this name (run.json's agent; config variants)",
     )
+    train.add_argument(
+        "--variant-file",
+        help="a tuning study's best.yaml: the --variant entry's hyperparameters (and label) come from it, --set on top",
+    )
     train.add_argument("--label", help="the variant's display name in tables and figures (default its name)")
     train.add_argument("--colour", type=_colour, help="the variant's colour in figures, '#rrggbb'")
 
@@ -200,6 +204,72 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--compare", help="comparison tables written by `compare` (figures in --out/figures/compare)")
     report.add_argument("--ladder", help="ladder.csv's directory, written by `ladder` (figures in --out/figures/ladder)")
     report.add_argument("--sweeps", help="the sweeps' tables, written by `sweep` (figures in --out/figures/sweeps)")
+    report.add_argument("--tuning", help="the studies' directories' parent, with verdict.json files (`tuning-report`)")
+
+    tune = verbs.add_parser(
+        "tune",
+        help="an Optuna study of one (env, base agent): trials on tuning seeds, then best.yaml (a variant entry)",
+        description="Runs trials until the study holds --trials finished (complete or pruned) trials, sharing the "
+        "storage with any other worker of the same study, then writes best.yaml, trials.csv, importances.csv and "
+        "study.json into --out. Rerun after a kill: the study continues where it stopped.",
+    )
+    tune.add_argument("--env", required=True, help="Gymnasium id")
+    tune.add_argument(
+        "--base", required=True, help="the agent (or, with --configfile, variant) whose preset the search starts from"
+    )
+    tune.add_argument("--study", required=True, type=_variant_name, help="the study's name, and the tuned variant's")
+    tune.add_argument("--trials", required=True, type=_positive_int, help="finished trials the study ends with")
+    tune.add_argument("--total-timesteps", required=True, type=_positive_int, help="env steps per trial and seed")
+    tune.add_argument(
+        "--seeds",
+        nargs="+",
+        type=_seed,
+        default=[1000, 1001],
+        help="tuning seeds, disjoint from the config's (default 1000 1001)",
+    )
+    tune.add_argument("--out", required=True, help="directory for best.yaml, trials.csv, importances.csv, study.json")
+    tune.add_argument("--storage", help="a journal file path or a database URL (default OUT/study.journal)")
+    tune.add_argument(
+        "--space", default="{}", help="search-space changes as YAML: {key: {low, high} | {choices} | {kind, ...}}"
+    )
+    tune.add_argument("--fixed", default="{}", help="settings held fixed as YAML: {key: value}")
+    tune.add_argument("--sampler-seed", type=_non_negative_int, default=0, help="TPE's seed (worker k uses seed + k)")
+    tune.add_argument(
+        "--eval-every", type=_positive_int, help="env steps between a trial's periodic evaluations (default budget / 10)"
+    )
+    tune.add_argument("--eval-episodes", type=_positive_int, default=5, help="episodes per periodic evaluation (default 5)")
+    tune.add_argument(
+        "--final-eval-episodes",
+        type=_positive_int,
+        default=20,
+        help="episodes of a trial's final evaluation per seed (default 20)",
+    )
+    tune.add_argument(
+        "--startup-trials", type=_non_negative_int, default=5, help="finished trials before the pruner prunes (default 5)"
+    )
+    tune.add_argument(
+        "--configfile",
+        default="config/config.yaml",
+        help="the workflow config whose seeds judge (refused as tuning seeds) and variants",
+    )
+    tune.add_argument(
+        "--worker", type=_non_negative_int, default=0, help="this worker's slot; a rerun of a slot retries its killed trial"
+    )
+    tune.add_argument("--marker", help="write this JSON marker after the trials instead of exporting (the workflow's workers)")
+    tune.add_argument("--export-only", action="store_true", help="run no trial: export the study as it is")
+    tune.add_argument("--quiet", action="store_true", help="no per-trial lines")
+
+    tuning_report = verbs.add_parser(
+        "tuning-report", help="one study's verdict on fresh seeds (JSON) and its figure, for the report's Tuning section"
+    )
+    tuning_report.add_argument("--study-dir", required=True, help="the study's directory (study.json, trials.csv, ...)")
+    tuning_report.add_argument("--summary", required=True, help="the summary directory of the study's env")
+    tuning_report.add_argument("--tuned", required=True, help="the tuned variant's name")
+    tuning_report.add_argument("--base", required=True, help="the base agent's (or variant's) name")
+    tuning_report.add_argument("--out", required=True, help="verdict JSON to write")
+    tuning_report.add_argument("--figure", required=True, help="PNG to write (SVG beside it)")
+    tuning_report.add_argument("--bootstrap-samples", type=_positive_int, default=2000, help="bootstrap resamples")
+    tuning_report.add_argument("--random-state", type=_non_negative_int, default=0, help="bootstrap seed")
 
     bench = verbs.add_parser(
         "bench", help="training speed side by side: raw vector env, our PPO, Stable-Baselines3 PPO (same settings)"

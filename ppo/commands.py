@@ -27,6 +27,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     env_id, notice = resolve_env_id(args.env)
     info = env_info(env_id)
     overrides = parse_overrides(args.set)
+    if args.variant_file:  # a tuning study's best.yaml: its hyperparameters first, --set on top
+        overrides = {**_variant_file_hyperparameters(args), **overrides}
     if args.total_timesteps is not None:
         overrides["total_timesteps"] = args.total_timesteps
     get_agent(args.agent).check_installed()
@@ -76,6 +78,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(
         f"{meta['agent']} {env_id} seed {args.seed}: {returns}; {speed}, evaluation {run_json['eval_seconds']:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _variant_file_hyperparameters(args: argparse.Namespace) -> dict:
+    from ppo.tuning.export import read_variant
+
+    if not args.variant:
+        raise ConfigError(f"--variant-file {args.variant_file} needs --variant NAME: the entry of the file to train")
+    entry = read_variant(args.variant_file, args.variant)
+    if entry.get("base") != args.agent:
+        raise ConfigError(
+            f"{args.variant_file}: {args.variant} is a variant of {entry.get('base')!r}, not of --agent {args.agent}"
+        )
+    args.label = args.label or entry.get("label")
+    args.colour = args.colour or entry.get("colour")
+    return dict(entry.get("hyperparameters") or {})
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Run trials of one study until it holds --trials finished trials (several processes may share it), then
+    export best.yaml, trials.csv, importances.csv and study.json into --out; --marker FILE skips the export
+    (the workflow's workers), --export-only runs no trial."""
+    from ppo.run.atomic import write_json
+    from ppo.tuning.export import export_study
+    from ppo.tuning.study import check_study, run_worker
+    from ppo.workflow_config import judging_seeds, study_settings_from_args
+
+    settings = study_settings_from_args(args)
+    check_study(settings, judging_seeds(args.configfile), where="tune")
+    log = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    finished = []
+    if not args.export_only:
+        finished = run_worker(settings, args.worker, log)
+    if args.marker:
+        write_json(args.marker, {"study": settings.name, "worker": args.worker, "finished_trials": finished})
+        return 0
+    summary = export_study(settings, args.out)
+    print(
+        f"study {settings.name}: {summary['complete']} complete, {summary['pruned']} pruned, {summary['failed']} failed; "
+        f"best trial {summary['best_trial']}: {summary['best_value']:.2f}; {summary['core_minutes']:.1f} core-minutes; "
+        f"best.yaml in {args.out}",
         file=sys.stderr,
     )
     return 0
@@ -188,10 +233,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     rollouts = [Path(args.out) / args.root / "media" / s.name for s in summaries]
     extras = {
         name: Path(value)
-        for name, value in (("compare", args.compare), ("ladder", args.ladder), ("sweeps", args.sweeps))
+        for name, value in (
+            ("compare", args.compare),
+            ("ladder", args.ladder),
+            ("sweeps", args.sweeps),
+            ("tuning", args.tuning),
+        )
         if value
     }
     write_report(summaries, rollouts, config, Path(args.out), args.markdown, args.html or None, args.root, extras)
+    return 0
+
+
+def cmd_tuning_report(args: argparse.Namespace) -> int:
+    from ppo.analysis.tuning import write_study_report
+
+    result = write_study_report(
+        args.study_dir, args.summary, args.tuned, args.base, args.out, args.figure, args.bootstrap_samples, args.random_state
+    )
+    tuned, base = result["tuned_fresh"], result["base_fresh"]
+    print(f"{args.tuned}: IQM {tuned['iqm']:.1f} on the fresh seeds; {args.base}: {base['iqm']:.1f}", file=sys.stderr)
     return 0
 
 
@@ -253,4 +314,6 @@ COMMANDS = {
     "rollout": cmd_rollout,
     "report": cmd_report,
     "bench": cmd_bench,
+    "tune": cmd_tune,
+    "tuning-report": cmd_tuning_report,
 }

@@ -63,12 +63,25 @@ class Variant:
     hyperparameters: dict[str, Any]
     sweep: str | None = None  # the sweep that generated it, and its grid point
     grid_point: dict[str, Any] | None = None
-    envs: tuple[str, ...] | None = None  # a sweep's envs; None = wherever the agent list says
+    envs: tuple[str, ...] | None = None  # a sweep's or study's envs; None = wherever the agent list says
+    tuned_by: str | None = None  # the tuning study whose best.yaml holds its hyperparameters
+
+
+_VARIANTS_CACHE: dict[int, tuple[str, dict[str, Variant]]] = {}
 
 
 def variants(config: dict[str, Any]) -> dict[str, Variant]:
-    """Every variant of the config: `agents` entries of the form {name: {base, ...}}, then every grid point of
-    every sweep, in config order. Raises ConfigError on a bad name, base or key."""
+    """Every variant of the config: `agents` entries of the form {name: {base, ...}}, every grid point of every
+    sweep, then every tuning study's tuned variant, in config order. Raises ConfigError on a bad name, base or
+    key. Built once per config content (the workflow asks for it per job and per env)."""
+    fingerprint = json.dumps(config, sort_keys=True, default=str)
+    cached = _VARIANTS_CACHE.get(id(config))
+    if cached is None or cached[0] != fingerprint:
+        cached = _VARIANTS_CACHE[id(config)] = (fingerprint, _build_variants(config))
+    return cached[1]
+
+
+def _build_variants(config: dict[str, Any]) -> dict[str, Variant]:
     out: dict[str, Variant] = {}
     specs = [(next(iter(e)), e[next(iter(e))], None) for e in config["agents"] if isinstance(e, dict)]
     for sweep, spec in config.get("sweeps", {}).items():
@@ -113,7 +126,25 @@ def variants(config: dict[str, Any]) -> dict[str, Variant]:
             grid_point=sweep[1] if sweep else None,
             envs=tuple(sweep[2]) if sweep else None,
         )
+    for i, (name, spec) in enumerate(tuning_studies(config).items(), start=len(specs)):
+        where = f"tuning.studies.{name}"
+        if name in AGENTS or name in out:
+            raise ConfigError(f"{where}: name {name!r} is already taken; allowed: a name no other agent or variant has")
+        base_agent_name, _ = _study_base(config, name)
+        out[name] = Variant(
+            name=name,
+            base=base_agent_name,
+            label=str(spec.get("label") or f"PPO tuned ({name})"),
+            colour=str(spec.get("colour", VARIANT_COLOURS[i % len(VARIANT_COLOURS)])),
+            hyperparameters={},  # known once the study has run: results/tuning/<name>/best.yaml
+            envs=(spec["env"],),
+            tuned_by=name,
+        )
     return out
+
+
+def _base_label(config: dict[str, Any], base: str, known: dict[str, Variant]) -> str:
+    return known[base].label if base in known else (AGENTS[base].label if base in AGENTS else base)
 
 
 def agent_names(config: dict[str, Any]) -> list[str]:
@@ -183,12 +214,16 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"rollouts.agents: {', '.join(missing)} not run on any env (agents: {sorted(used)}); allowed: agents that run"
         )
+    check_tuning(config)
 
 
 def env_agents(config: dict[str, Any], env: str) -> list[str]:
     """The agents trained on `env`: its own `agents` list when it has one, else the config's; then the
     variants of every sweep over `env`."""
     names = list(config["envs"][env].get("agents", agent_names(config)))
+    for spec in tuning_studies(config).values():  # a study's tuned variant is judged beside its base
+        if spec["env"] == env and spec["base"] not in names:
+            names.append(spec["base"])
     return names + [v.name for v in variants(config).values() if v.envs is not None and env in v.envs]
 
 
@@ -260,3 +295,124 @@ def display_arguments(config: dict[str, Any], env: str) -> str:
     known = variants(config)
     display = {a: {"label": known[a].label, "colour": known[a].colour} for a in env_agents(config, env) if a in known}
     return f"--display={shlex.quote(json.dumps(display, sort_keys=True))}" if display else ""
+
+
+# Tuning (config `tuning:`; ppo/tuning): each study is a set of worker jobs sharing one storage, then best.yaml.
+TUNING_DIR = "results/tuning"
+
+
+def tuning_studies(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The config's studies, name -> settings as written."""
+    return dict((config.get("tuning") or {}).get("studies") or {})
+
+
+def _study_base(config: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
+    """The registered agent a study trains and the hyperparameters its base carries (a variant's, or none)."""
+    base = tuning_studies(config)[name]["base"]
+    if base in AGENTS:
+        return base, {}
+    found = {e_name: spec for e in config["agents"] if isinstance(e, dict) for e_name, spec in e.items()}.get(base)
+    if not isinstance(found, dict) or found.get("base") not in AGENTS:
+        raise ConfigError(
+            f"tuning.studies.{name}.base={base!r} is neither a registered agent nor a variant of `agents:`; "
+            f"allowed: {', '.join(AGENTS)} or a variant's name"
+        )
+    return found["base"], dict(found.get("hyperparameters") or {})
+
+
+def study_settings(config: dict[str, Any], name: str):
+    """The StudySettings of the config's study `name` (storage: results/tuning/<name>/study.journal by default)."""
+    from ppo.tuning import make_study_settings
+
+    spec = tuning_studies(config)[name]
+    agent, base_overrides = _study_base(config, name)
+    options = {key: spec[key] for key in ("sampler_seed", "eval_every", "eval_episodes", "final_eval_episodes",
+                                          "startup_trials", "label", "colour") if key in spec}  # fmt: skip
+    return make_study_settings(
+        name,
+        spec["env"],
+        agent,
+        base_overrides,
+        _base_label(config, spec["base"], {}),
+        trials=spec["trials"],
+        total_timesteps=spec["total_timesteps"],
+        storage=spec.get("storage") or f"{TUNING_DIR}/{name}/study.journal",
+        seeds=tuple(spec.get("seeds", (1000, 1001))),
+        space=spec.get("space"),
+        fixed=spec.get("fixed"),
+        where=f"tuning.studies.{name}",
+        **options,
+    )
+
+
+def check_tuning(config: dict[str, Any]) -> None:
+    """ConfigError (one line) for a study that cannot run: its env not in envs, a bad base, search space or
+    storage, tuning seeds that overlap the config's seeds."""
+    from ppo.tuning.study import check_study
+
+    for name, spec in tuning_studies(config).items():
+        where = f"tuning.studies.{name}"
+        if spec["env"] not in config["envs"]:
+            raise ConfigError(f"{where}.env={spec['env']!r} is not in envs; allowed: {', '.join(config['envs'])}")
+        check_study(study_settings(config, name), config["seeds"], where)
+
+
+def study_arguments(config: dict[str, Any], name: str) -> str:
+    """The `python -m ppo tune` options of a study's jobs, shell-quoted (a changed setting reruns the study)."""
+    spec = tuning_studies(config)[name]
+    settings = study_settings(config, name)
+    args = [f"--env={spec['env']}", f"--base={spec['base']}", f"--study={name}", f"--trials={spec['trials']}",
+            f"--total-timesteps={spec['total_timesteps']}", "--seeds", *map(str, settings.seeds),
+            f"--storage={settings.storage}", f"--sampler-seed={settings.sampler_seed}",
+            f"--eval-episodes={settings.eval_episodes}", f"--final-eval-episodes={settings.final_eval_episodes}",
+            f"--startup-trials={settings.startup_trials}",
+            f"--space={json.dumps(spec.get('space') or {}, sort_keys=True)}",
+            f"--fixed={json.dumps(spec.get('fixed') or {}, sort_keys=True)}"]  # fmt: skip
+    if spec.get("eval_every"):
+        args.append(f"--eval-every={spec['eval_every']}")
+    return " ".join(shlex.quote(arg) for arg in args)
+
+
+def judging_seeds(configfile: str | Path | None) -> list[int]:
+    """The seeds of a workflow config file (none if there is no such file): tuning seeds must avoid them."""
+    if not configfile or not Path(configfile).is_file():
+        return []
+    return list((yaml.safe_load(Path(configfile).read_text()) or {}).get("seeds") or [])
+
+
+def study_settings_from_args(args):
+    """StudySettings from `python -m ppo tune`'s options; a variant base is looked up in --configfile."""
+    from ppo.tuning import make_study_settings
+
+    env_id, _ = resolve_env_id(args.env)
+    env_info(env_id)
+    base, base_overrides, base_label = args.base, {}, AGENTS[args.base].label if args.base in AGENTS else args.base
+    if base not in AGENTS:
+        config = yaml.safe_load(Path(args.configfile).read_text()) if Path(args.configfile).is_file() else {"agents": []}
+        found = variants({"agents": config.get("agents", []), "envs": {}}).get(base)
+        if found is None:
+            raise ConfigError(
+                f"--base={base!r} is neither a registered agent nor a variant of {args.configfile}; "
+                f"allowed: {', '.join(AGENTS)}"
+            )
+        base, base_overrides, base_label = found.base, found.hyperparameters, found.label
+    options = {"sampler_seed": args.sampler_seed, "eval_episodes": args.eval_episodes, "startup_trials": args.startup_trials,
+               "final_eval_episodes": args.final_eval_episodes, "eval_every": args.eval_every or 0}  # fmt: skip
+    return make_study_settings(
+        args.study, env_id, base, base_overrides, base_label,
+        trials=args.trials, total_timesteps=args.total_timesteps,
+        storage=args.storage or str(Path(args.out) / "study.journal"), seeds=tuple(args.seeds),
+        space=_yaml_mapping(args.space, "--space"), fixed=_yaml_mapping(args.fixed, "--fixed"), where="tune", **options,
+    )  # fmt: skip
+
+
+def _yaml_mapping(text: str, flag: str) -> dict[str, Any]:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{flag} {text!r} is not valid YAML ({str(err).splitlines()[0]})") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag}={text!r} is not a mapping; allowed: YAML such as {{key: value}}")
+    return value

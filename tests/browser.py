@@ -15,6 +15,12 @@ Promise.all(videos.map(v => v.readyState >= 1 ? null : new Promise(r => {
 }))).then(() => done({
   images: [...document.images].map(i => ({src: i.src.slice(0, 40), width: i.naturalWidth, complete: i.complete})),
   videos: videos.map(v => ({width: v.videoWidth, ready: v.readyState, error: v.error && v.error.code})),
+  // In-page links must land on an element of the page; any other link must leave the file system.
+  links: [...document.querySelectorAll('a[href]')].map(a => {
+    const href = a.getAttribute('href');
+    const inPage = href.startsWith('#');
+    return {href, works: inPage ? !!document.getElementById(decodeURIComponent(href.slice(1))) : /^https?:/.test(href)};
+  }),
 }));
 """
 

@@ -63,7 +63,8 @@ def test_article_preset_matches_the_article():
 def test_unknown_agent():
     with pytest.raises(
         ConfigError,
-        match="agent=.dqn. is unknown; allowed: random, ppo-article, ppo-article-as-written, ppo-zoo, ppo, sb3-ppo",
+        match="agent=.dqn. is unknown; allowed: random, ppo-article, ppo-article-as-written, ppo-zoo, ppo, ppo-defaults, "
+        "sb3-ppo",
     ):
         resolve("dqn", "CartPole-v1")
 

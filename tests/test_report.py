@@ -76,6 +76,12 @@ def test_comparison_sections_render_from_the_compare_tables(tmp_path):
     assert "- P(PPO (rl-zoo settings) > Stable-Baselines3 PPO) = 0.50 [" in markdown
     assert "- P(PPO (tuned) > Stable-Baselines3 PPO) = " in markdown
     assert "rl-baselines3-zoo benchmark.md, commit 22e3ff2" in markdown  # CartPole-v1's reference row
+    # The HTML report is one file: its links point inside the page, at headings that exist; Markdown links the files.
+    html = (out / "index.html").read_text()
+    for anchor in ("CartPole-v1-learning-curves", "CartPole-v1-wall-clock"):
+        assert f'href="#{anchor}"' in html and f'id="{anchor}"' in html
+    assert 'href="figures/' not in html
+    assert "[learning curves](figures/CartPole-v1/learning_curves.png)" in markdown
     # Without the compare tables (a one-env page), neither section appears.
     write_report([summary], [out / "media" / "CartPole-v1"], CONFIG, out, "one.md", None)
     assert "## Across environments" not in (out / "one.md").read_text()

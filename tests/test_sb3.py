@@ -1,6 +1,7 @@
 """sb3-ppo: Stable-Baselines3's PPO run through ppo-bench's envs, seeds, logs and evaluator."""
 
 import json
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,8 @@ def test_same_seed_gives_identical_logs_and_the_saved_model_replays_the_final_ev
     # Evaluated periodically after updates, at the same steps as our runs: 0, then every 2048 / 20 steps' rollout.
     evals = a[1]
     assert set(evals["phase"]) == {"periodic", "final"} and evals["step"].iloc[0] == 0
+    # A run without normalization still leaves its statistics file, holding None (the workflow declares it).
+    assert pickle.loads((tmp_path / "a" / "vec_normalize.pkl").read_bytes()) is None
     replay = get_agent("sb3-ppo").greedy_policy(tmp_path / "a", env_info("CartPole-v1"), seed=3)
     evaluator = Evaluator("CartPole-v1", 5)
     np.testing.assert_array_equal(evaluator.run(replay, 5).returns, evals[evals["phase"] == "final"]["return"].to_numpy())
@@ -110,10 +113,36 @@ def test_normalized_run_logs_raw_rewards_and_reloads_its_statistics(tmp_path, mo
     replay = sb3_agent.saved_greedy_policy(tmp_path, env_info("Pendulum-v1"), 0)
     # Equal to float32 rounding (SB3's reloaded policy can round a last bit differently over 200 steps).
     np.testing.assert_allclose(evaluator.run(replay, 3).returns, result.final_eval.returns, rtol=1e-7)
-    (tmp_path / "vec_normalize.pkl").unlink()
-    without = sb3_agent.saved_greedy_policy(tmp_path, env_info("Pendulum-v1"), 0)
-    assert not np.allclose(evaluator.run(without, 3).returns, result.final_eval.returns, rtol=1e-3)
     evaluator.close()
+    # Without its statistics the run is broken: refused in one line naming the file, never evaluated unnormalized.
+    (tmp_path / "vec_normalize.pkl").unlink()
+    with pytest.raises(FileNotFoundError, match=r"vec_normalize\.pkl is missing.*normalization statistics") as refused:
+        sb3_agent.saved_greedy_policy(tmp_path, env_info("Pendulum-v1"), 0)
+    assert "\n" not in str(refused.value)
+
+
+def test_evaluating_a_run_without_its_statistics_file_is_refused_in_one_line(tmp_path, capsys):
+    train_sb3_cli(tmp_path / "run", steps=256)
+    (tmp_path / "run" / "vec_normalize.pkl").unlink()
+    capsys.readouterr()  # the training's own lines
+    assert main(["evaluate", "--run", str(tmp_path / "run"), "--episodes", "2"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "vec_normalize.pkl is missing" in lines[0]
+
+
+def test_value_clipping_is_refused_for_sb3_ppo_and_kept_for_ours():
+    """SB3 clips the value prediction; ours takes PPO2's max of clipped and unclipped errors: not like for like."""
+    with pytest.raises(ConfigError, match=r"clip_range_vf=0\.2 has no like-for-like Stable-Baselines3 equivalent"):
+        resolve("sb3-ppo", "CartPole-v1", {"clip_range_vf": 0.2})
+    assert resolve("ppo-zoo", "CartPole-v1", {"clip_range_vf": 0.2})[0].clip_range_vf == 0.2
+
+
+def test_the_sb3_train_rule_declares_every_file_its_actor_reads():
+    from pathlib import Path
+
+    rules = (Path(__file__).parents[1] / "workflow" / "rules" / "train.smk").read_text()
+    for name in get_agent("sb3-ppo").actor_files:
+        assert f'"results/runs/{{env}}/{{agent}}/seed{{seed}}/{name}"' in rules.split("use rule train as train_sb3")[1], name
 
 
 def test_a_missing_stable_baselines3_is_named_with_what_to_install(monkeypatch):

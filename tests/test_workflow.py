@@ -145,12 +145,17 @@ def test_lint_and_format_are_clean():
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
-def test_report_loads_in_a_real_browser(workdir):
-    """Debian's Chromium, headless: every image and video of index.html decodes, no console errors.
-    The screenshot is kept under test-artifacts/."""
+def test_report_loads_in_a_real_browser(workdir, tmp_path):
+    """Debian's Chromium, headless, on index.html copied alone to another directory (the report is one file):
+    every image and video decodes, every link works, no console errors. The screenshot is kept under test-artifacts/."""
     from browser import open_page
 
-    state = open_page(workdir / "report/index.html", ROOT / "test-artifacts" / "report.png")
+    alone = tmp_path / "elsewhere" / "index.html"
+    alone.parent.mkdir()
+    shutil.copy(workdir / "report/index.html", alone)
+    state = open_page(alone, ROOT / "test-artifacts" / "report.png")
+    in_page = [link for link in state["links"] if link["href"].startswith("#")]
+    assert len(in_page) >= 2 and all(link["works"] for link in state["links"]), state["links"]
     assert len(state["images"]) == 15 and all(i["complete"] and i["width"] > 0 for i in state["images"]), state["images"]
     assert len(state["videos"]) == 7 and all(v["width"] > 0 and v["error"] is None for v in state["videos"]), state["videos"]
     assert {"Across environments", "Implementations compared"} <= set(state["headings"]), state["headings"]

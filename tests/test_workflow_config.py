@@ -147,7 +147,7 @@ NO_SHUFFLE_SB3 = {"base": "sb3-ppo", "hyperparameters": NO_SHUFFLE}
         (add({"v": {"base": "ppo", "hyperparameters": {"gamma": 2}}}), "agents.v: gamma=2 is out of range"),
         (lambda c: c.update(sweeps=SWEEP_ELSEWHERE), "sweeps.s.envs: 'Acrobot-v1' is not in envs"),
         (lambda c: c.update(ladder=["ppo", "nope"]), "ladder: 'nope' does not run on any env"),
-        (add({"v": NO_SHUFFLE_SB3}), "agents.v: shuffle_minibatches=False has no Stable-Baselines3 equivalent"),
+        (add({"v": NO_SHUFFLE_SB3}), "agents.v: shuffle_minibatches=False has no like-for-like Stable-Baselines3 equivalent"),
     ],
 )
 def test_variants_sweeps_and_ladders_are_checked_in_one_line(change, message):
@@ -159,6 +159,7 @@ def test_variants_sweeps_and_ladders_are_checked_in_one_line(change, message):
 
 def test_a_variant_resolves_on_its_base_with_its_settings_then_the_envs():
     config = load("smoke.yaml")
+    del config["tuning"]  # its tuned variant is a variant too; tested on its own
     config["agents"].append({"ppo-lr": VARIANT})
     config["envs"]["CartPole-v1"]["agents"].append("ppo-lr")
     config["envs"]["CartPole-v1"]["hyperparameters"]["ppo-lr"] = {"n_epochs": 3}
@@ -173,6 +174,7 @@ def test_a_variant_resolves_on_its_base_with_its_settings_then_the_envs():
 
 def test_a_sweep_expands_to_one_readable_variant_per_grid_point():
     config = load("smoke.yaml")
+    del config["tuning"]
     config["sweeps"] = {
         "lr": {"base": "ppo", "envs": ["CartPole-v1"], "grid": {"learning_rate": [0.0001, 0.001], "n_epochs": [4, 10]}}
     }

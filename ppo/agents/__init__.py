@@ -1,8 +1,8 @@
 """The agent registry: every agent name, what it stands for, and how it trains (rl-baselines3-zoo's ALGOS).
 
 Everything that lists agents reads AGENTS: the CLI's choices, the workflow's wildcard constraints and
-cluster runtimes, the config schema's enums (a test pins them), aggregation order, the plots' palette
-and the report's rows. A new agent is one module plus one entry here.
+cluster runtimes, the check of agent names in a config (the schema leaves them to the package), aggregation
+order, the plots' palette and the report's rows. A new agent is one module plus one entry here.
 
 Importing this module is cheap (no torch, no env): a trainer is named as "module:function" and imported
 only when a run starts, so `snakemake` and `--help` do not pay for the RL stack.
@@ -36,18 +36,25 @@ class Agent:
     actor: str  # "module:function" (run_dir, env info, seed) -> the greedy policy of a finished run
     model_file: str | None  # the model it leaves in its run directory (the actor reads it), None for none
     resumable: bool  # saves checkpoints and resumes from them (and so stops at a safe point on SIGTERM)
-    # Training-loop env steps per second assumed for cluster runtimes: about half of what the full default
-    # benchmark measured (docs/results.md), for slower cluster cores and evaluation time.
+    # Training-loop env steps per second assumed for cluster runtimes: deliberately below the measured speeds,
+    # for slower cluster cores and evaluation time (the values' basis: docs/cluster.md).
     steps_per_second: int
     presets: presets.Table  # env id -> settings; "default" for any other env
     # An optional package the agent needs: (module to import, what to install), checked before any job starts.
     requires: tuple[str, str] | None = None
     # "module:function" (Hyperparameters) -> None raising ConfigError for settings the agent cannot run.
     settings_check: str | None = None
+    # More files of the run directory the actor needs besides the model (sb3-ppo: its normalization statistics).
+    sidecar_files: tuple[str, ...] = ()
 
     @property
     def has_model(self) -> bool:
         return self.model_file is not None
+
+    @property
+    def actor_files(self) -> tuple[str, ...]:
+        """Every file the actor reads from a finished run: the training rule declares them as outputs."""
+        return ((self.model_file,) if self.model_file else ()) + self.sidecar_files
 
     def check_installed(self) -> None:
         """ConfigError naming what to install when the agent's optional package is missing."""
@@ -128,6 +135,14 @@ AGENTS: dict[str, Agent] = {
         ),
         _ppo_agent("ppo-zoo", "PPO (rl-zoo settings)", "#55a868", "rl-baselines3-zoo's settings", 1500, presets.ZOO),
         _ppo_agent("ppo", "PPO (tuned)", "#4c72b0", "ours, tuned per env", 1500, presets.TUNED),
+        _ppo_agent(
+            "ppo-defaults",
+            "PPO (general defaults)",
+            "#bcbd22",
+            "ours with the general defaults on every env (what a tuning study starts from)",
+            1500,
+            presets.DEFAULTS,
+        ),
         Agent(
             name="sb3-ppo",
             label="Stable-Baselines3 PPO",
@@ -141,6 +156,7 @@ AGENTS: dict[str, Agent] = {
             presets=presets.ZOO,
             requires=("stable_baselines3", "pip install -e '.[peers]'"),
             settings_check="ppo.agents.sb3:check_settings",
+            sidecar_files=("vec_normalize.pkl",),
         ),
     )
 }

@@ -34,19 +34,32 @@ from ppo.run.log import EvalSettings, Progress, RunLog, RunResult
 from ppo.run.seeding import seed_single_threaded
 
 MODEL_FILE = "model.zip"  # SB3's format: PPO.load() reads it
-NORMALIZER_FILE = "vec_normalize.pkl"  # VecNormalize's statistics, as VecNormalize.save() writes them (rl-zoo's name)
-# Our ablation switches that Stable-Baselines3's PPO has no setting for (it always does the correct thing):
-# any other value than the default is refused.
-NO_SB3_EQUIVALENT = ("shuffle_minibatches", "bootstrap_truncation", "bootstrap_rollout_end", "gae_episode_boundaries")
+# VecNormalize's statistics, as VecNormalize.save() writes them (rl-zoo's name). Every run writes it, a pickled
+# None when it does not normalize, so the workflow can declare it and evaluation can tell "no normalization"
+# from "statistics lost".
+NORMALIZER_FILE = "vec_normalize.pkl"
+# Our settings that Stable-Baselines3's PPO has no like-for-like setting for: any value but the default is
+# refused. The ablation switches: SB3 always does the correct thing. clip_range_vf: ours is PPO2's (and
+# CleanRL's) pessimistic max of the clipped and unclipped squared errors; SB3 clips the prediction and takes
+# that one error, so the two agents would differ exactly when it is set.
+NO_SB3_EQUIVALENT = (
+    "shuffle_minibatches",
+    "bootstrap_truncation",
+    "bootstrap_rollout_end",
+    "gae_episode_boundaries",
+    "clip_range_vf",
+)
 
 
 def check_settings(hp: Hyperparameters) -> None:
-    """ConfigError naming the first setting SB3 cannot run."""
+    """ConfigError naming the first setting SB3 cannot run like ours."""
     defaults = Hyperparameters()
     for name in NO_SB3_EQUIVALENT:
         value, default = getattr(hp, name), getattr(defaults, name)
         if value != default:
-            raise ConfigError(f"{name}={value!r} has no Stable-Baselines3 equivalent; sb3-ppo runs only {default!r}")
+            raise ConfigError(
+                f"{name}={value!r} has no like-for-like Stable-Baselines3 equivalent; sb3-ppo runs only {default!r}"
+            )
 
 
 def shifted_schedule(value_at, hp: Hyperparameters):
@@ -65,7 +78,7 @@ def build_model(env_id: str, hp: Hyperparameters, seed: int):
     from stable_baselines3.common.vec_env import VecNormalize
 
     check_settings(hp)
-    # render_mode=None: SB3's make_vec_env otherwise passes rgb_array and renders every step (4x slower).
+    # render_mode=None: SB3's make_vec_env otherwise passes rgb_array and renders every step (slower: docs/speed.md).
     envs = make_vec_env(env_id, n_envs=hp.n_envs, seed=seed, env_kwargs={"render_mode": None})
     if hp.normalize_observation or hp.normalize_reward:  # the zoo's `normalize: true`
         envs = VecNormalize(envs, norm_obs=hp.normalize_observation, norm_reward=hp.normalize_reward, gamma=hp.gamma)
@@ -79,7 +92,6 @@ def build_model(env_id: str, hp: Hyperparameters, seed: int):
         gamma=hp.gamma,
         gae_lambda=hp.gae_lambda,
         clip_range=shifted_schedule(hp.clip_range_at, hp),
-        clip_range_vf=hp.clip_range_vf,
         normalize_advantage=hp.normalize_advantage,
         ent_coef=hp.ent_coef,
         vf_coef=hp.vf_coef,
@@ -167,9 +179,8 @@ def train_sb3(
     evaluator.close()
     model.get_env().close()
 
-    result.files = {MODEL_FILE: _model_bytes(model)}
-    if normalizer is not None:
-        result.files[NORMALIZER_FILE] = pickle.dumps(normalizer)  # what VecNormalize.save() writes
+    # What VecNormalize.save() writes, or None: see NORMALIZER_FILE.
+    result.files = {MODEL_FILE: _model_bytes(model), NORMALIZER_FILE: pickle.dumps(normalizer)}
     return result
 
 
@@ -194,15 +205,19 @@ def saved_greedy_policy(run_dir: str | Path, info: EnvInfo, seed: int) -> Policy
         raise ValueError(
             f"{path} was trained for {model.observation_space} -> {model.action_space}, not this env ({info.action_text})"
         )
-    normalizer = None
-    if (run_dir / NORMALIZER_FILE).exists():
-        normalizer = _load_normalizer(run_dir / NORMALIZER_FILE)
-    return greedy_policy(model, normalizer)
+    return greedy_policy(model, _load_normalizer(run_dir / NORMALIZER_FILE))
 
 
 def _load_normalizer(path: Path) -> Any:
+    """The run's VecNormalize (None for a run without normalization). A missing file is a broken run: acting
+    without the statistics the policy was trained on would score a different policy, silently."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: sb3-ppo cannot act without its normalization statistics; rerun its training job"
+        )
     # VecNormalize.load() wants a live vector env only to re-attach it; acting needs the statistics alone.
     with open(path, "rb") as f:
         normalizer = pickle.load(f)
-    normalizer.training = False
+    if normalizer is not None:
+        normalizer.training = False
     return normalizer

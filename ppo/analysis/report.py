@@ -28,17 +28,6 @@ from ppo.run.atomic import write_text
 # Package data (pyproject.toml ships them): a wheel install renders reports as an editable one does.
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-ARTICLE_NOTE = (
-    "The article trained one environment copy with a 512-step horizon, three epochs of minibatch 16, "
-    "no advantage normalization and no entropy bonus, for 500 updates (256,000 steps), and its lander "
-    "learned to hover but not to land. Its code, not only its settings, stood in the way: it merged "
-    "time-limit truncation into termination, let the GAE sum run on across episode boundaries (only the "
-    "value bootstrap was masked), never bootstrapped the last step of a horizon, and did not shuffle its "
-    "minibatches. Hovering is what such biased advantages reward: it avoids the -100 crash penalty and "
-    "collects shaping reward, while the +100 for landing lies beyond episode ends the estimate smears over. "
-    "Here the same settings run through a correct implementation:"
-)
-
 
 def _article_comparison(table: pd.DataFrame) -> list[str]:
     """One measured sentence per env that ran both PPO agents."""
@@ -221,6 +210,54 @@ def _sweeps(sweeps_dir: Path | None, styles: dict[str, AgentStyle]) -> list[dict
     return out
 
 
+def _tuning(tuning_dir: Path | None) -> list[dict[str, Any]]:
+    """One entry per study verdict (ppo tuning-report): what it cost, what it found, the fresh-seed test."""
+    if tuning_dir is None:
+        return []
+    out = []
+    for path in sorted(tuning_dir.glob("*/verdict.json")):
+        v = json.loads(path.read_text())
+        finished = v["complete"] + v["pruned"]
+        best, base = v["best_hyperparameters"], v["base_hyperparameters"]
+        changed = [
+            {"key": key, "base": _setting_text(base.get(key)), "best": _setting_text(value)}
+            for key, value in best.items()
+            if key not in base or _setting_text(base.get(key)) != _setting_text(value)
+        ]
+        fresh = {key: v[key] for key in ("tuned_fresh", "base_fresh")}
+        out.append(
+            {
+                "name": v["study"],
+                "env": v["env"],
+                "trials": f"{finished} finished of {v['trials']} asked: {v['complete']} complete, {v['pruned']} pruned "
+                f"({v['pruned'] / max(finished, 1):.0%}), {v['failed']} failed",
+                "cost": f"{v['core_minutes']:.1f} core-minutes"
+                + (f", {v['wall_minutes']:.1f} minutes of wall time" if v.get("wall_minutes") is not None else ""),
+                "budget": f"{v['total_timesteps']:,} steps per trial and seed, tuning seeds {v['seeds']}",
+                "sampler": f"{v['sampler']}; pruner: {v['pruner']}",
+                "best": f"{v['best_value']:.1f} (trial {v['best_trial']}, mean over the tuning seeds)",
+                "tuned_label": v["tuned_label"],
+                "base_label": v["base_label"],
+                "tuned": _interval(
+                    fresh["tuned_fresh"]["iqm"], fresh["tuned_fresh"]["low"], fresh["tuned_fresh"]["high"], ".1f"
+                ),
+                "base": _interval(fresh["base_fresh"]["iqm"], fresh["base_fresh"]["low"], fresh["base_fresh"]["high"], ".1f"),
+                "fresh_seeds": v["tuned_seeds"],
+                "p": _interval(v["p_tuned_better"]["p"], v["p_tuned_better"]["low"], v["p_tuned_better"]["high"]),
+                "changed": changed,
+            }
+        )
+    return out
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
 def build_context(
     summary_dirs: list[Path],
     rollout_dirs: list[Path],
@@ -289,7 +326,7 @@ def build_context(
         "comparison": _comparison(extras.get("compare"), all_tables, styles),
         "ladder": _ladder(extras.get("ladder"), styles),
         "sweeps": _sweeps(extras.get("sweeps"), styles),
-        "article_note": ARTICLE_NOTE,
+        "tuning": _tuning(extras.get("tuning")),
         "article_comparison": _article_comparison(all_tables),
         "provenance": {
             "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),

@@ -168,6 +168,7 @@ class RunLog:
         if threshold is not None and mean >= threshold and self.result.steps_to_threshold is None:
             self.result.steps_to_threshold, self.result.seconds_to_threshold = step, wall
         self.progress.log(f"{phase} evaluation at step {step}: mean return {mean:.1f} over {n_episodes} episodes")
+        self.progress.evaluated(phase, step, mean)
         return episodes
 
 
@@ -195,6 +196,9 @@ class Progress:
             self.bar.write(message, file=sys.stderr)
         else:
             print(message, file=sys.stderr, flush=True)
+
+    def evaluated(self, phase: str, step: int, mean: float) -> None:
+        """Called after every evaluation with its mean return; a tuning trial reports it to its pruner here."""
 
     def log(self, message: str) -> None:
         if not self.enabled:

@@ -19,7 +19,9 @@ from ppo.workflow_config import (
     ladder_envs,
     rollout_agents,
     schema_error_line,
+    study_arguments,
     train_arguments,
+    tuning_studies,
     variants,
 )
 
@@ -49,6 +51,8 @@ SEEDS = config["seeds"]
 # The ablation ladder's envs (none unless the config runs ppo-article-as-written) and the sweeps.
 LADDER_ENVS = ladder_envs(config)
 SWEEPS = list(config.get("sweeps", {}))
+# Tuning studies (config `tuning:`): name -> settings; each study's tuned variant is named after it.
+STUDIES = tuning_studies(config)
 # Registered agents and the config's variants (each trained by its base, a registered agent).
 BASES = {name: name for name in REGISTRY} | {
     name: v.base for name, v in variants(config).items()
@@ -59,6 +63,8 @@ wildcard_constraints:
     env="|".join(ENVS),
     agent="|".join(re.escape(name) for name in BASES),
     seed=r"\d+",
+    study="|".join(re.escape(name) for name in STUDIES) or "(?!)",
+    worker=r"\d+",
 
 
 # Three train rules, one per kind of model file an agent leaves (the registry says which).
@@ -74,8 +80,7 @@ SB3_MODEL_AGENTS = _agents_leaving("model.zip")
 
 def run_files(env, agent, seed):
     names = ["episodes.csv", "evals.csv", "run.json"]
-    if REGISTRY[BASES[agent]].has_model:
-        names.append(REGISTRY[BASES[agent]].model_file)
+    names += REGISTRY[BASES[agent]].actor_files
     return [f"results/runs/{env}/{agent}/seed{seed}/{name}" for name in names]
 
 
@@ -108,6 +113,49 @@ def get_train_arguments(wildcards):
     return train_arguments(config, wildcards.env, wildcards.agent)
 
 
+def get_train_inputs(wildcards):
+    """A tuned variant's training reads its study's best.yaml; other agents read nothing."""
+    if wildcards.agent in STUDIES:
+        return {"variant_file": f"results/tuning/{wildcards.agent}/best.yaml"}
+    return {}
+
+
+def get_variant_file_option(wildcards, input):
+    return (
+        f"--variant-file={input.variant_file}" if "variant_file" in input.keys() else ""
+    )
+
+
+def get_study_arguments(wildcards):
+    return study_arguments(config, wildcards.study)
+
+
+def get_study_workers(wildcards):
+    """The worker markers of a study: `workers` jobs (default 1) share its storage."""
+    workers = STUDIES[wildcards.study].get("workers", 1)
+    return [
+        f"results/tuning/{wildcards.study}/workers/{k}.json" for k in range(workers)
+    ]
+
+
+def tuning_runtime_minutes(wildcards):
+    """SLURM runtime of a worker: its share of the study's trials, every trial at its full budget on every
+    tuning seed, at the registry's conservative speed, plus 10 minutes."""
+    spec = STUDIES[wildcards.study]
+    steps = spec["total_timesteps"] * len(spec.get("seeds", (1000, 1001)))
+    per_worker = math.ceil(spec["trials"] / spec.get("workers", 1)) + 1
+    speed = REGISTRY[BASES[wildcards.study]].steps_per_second
+    return 10 + math.ceil(per_worker * steps / speed / 60)
+
+
+def get_study_env_summary(wildcards):
+    return f"results/summary/{STUDIES[wildcards.study]['env']}/runs.csv"
+
+
+def get_study_base(wildcards):
+    return STUDIES[wildcards.study]["base"]
+
+
 def train_runtime_minutes(wildcards):
     """SLURM runtime of a training job: its step budget at the registry's conservative speed, plus 5
     minutes of headroom."""
@@ -124,12 +172,11 @@ def agent_conda_env(wildcards):
 
 
 def get_rollout_models(wildcards):
-    model_file = REGISTRY[BASES[wildcards.agent]].model_file
-    if model_file is None:
-        return []
+    """The files the agent's actor reads from each seed's run (none for the random agent)."""
     return [
-        f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/{model_file}"
+        f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/{name}"
         for seed in SEEDS
+        for name in REGISTRY[BASES[wildcards.agent]].actor_files
     ]
 
 
@@ -163,6 +210,10 @@ def get_report_inputs(envs, compare=False):
         inputs["sweep_figures"] = [
             f"report/figures/sweeps/{name}.png" for name in SWEEPS
         ]
+        inputs["tuning"] = [f"results/tuning/{name}/verdict.json" for name in STUDIES]
+        inputs["tuning_figures"] = [
+            f"report/figures/tuning/{name}.png" for name in STUDIES
+        ]
     return inputs
 
 
@@ -175,9 +226,12 @@ def summary_files(envs):
 def get_report_extras(wildcards, input):
     """The report's --compare, --ladder and --sweeps options, for the sections this config has."""
     extras = {"compare": input.compare, "ladder": input.ladder, "sweeps": input.sweeps}
-    return " ".join(
+    options = [
         f"--{name} {parent_dirs(files)[0]}" for name, files in extras.items() if files
-    )
+    ]
+    if input.tuning:  # one directory per study: their parent
+        options.append(f"--tuning {Path(parent_dirs(input.tuning)[0]).parent}")
+    return " ".join(options)
 
 
 def get_final_output():

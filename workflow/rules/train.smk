@@ -1,4 +1,6 @@
 rule train:
+    input:
+        unpack(get_train_inputs),
     output:
         episodes="results/runs/{env}/{agent}/seed{seed}/episodes.csv",
         evals="results/runs/{env}/{agent}/seed{seed}/evals.csv",
@@ -18,10 +20,11 @@ rule train:
         runtime=train_runtime_minutes,
     params:
         args=get_train_arguments,
+        variant_file=get_variant_file_option,
         out=subpath(output.run, parent=True),
     shell:
         "python -m ppo train --env {wildcards.env} --seed {wildcards.seed} --out {params.out} {params.args} "
-        "> {log} 2>&1"
+        "{params.variant_file} > {log} 2>&1"
 
 
 use rule train as train_random with:
@@ -40,6 +43,8 @@ use rule train as train_sb3 with:
         evals="results/runs/{env}/{agent}/seed{seed}/evals.csv",
         run="results/runs/{env}/{agent}/seed{seed}/run.json",
         model="results/runs/{env}/{agent}/seed{seed}/model.zip",
+        # VecNormalize's statistics (a pickled None when the run does not normalize): evaluation refuses without it.
+        normalizer="results/runs/{env}/{agent}/seed{seed}/vec_normalize.pkl",
     wildcard_constraints:
         agent=SB3_MODEL_AGENTS,
     conda:

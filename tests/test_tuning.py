@@ -1,0 +1,223 @@
+"""Tuning studies (ppo/tuning): the search space and its refusals, the pruner, storages, reproducibility, several
+workers at once, and a worker killed mid-trial."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from ppo.cli import main
+from ppo.config import ConfigError
+from ppo.tuning import make_study_settings
+from ppo.tuning.space import DEFAULT_SPACE, build_space, fit_constraints, sample_settings
+from ppo.tuning.storage import check_storage
+from ppo.tuning.study import TrialProgress, check_study, run_worker
+
+ROOT = Path(__file__).resolve().parent.parent
+# A few tiny CartPole trials: 4 envs, one epoch; a trial takes about a second.
+TINY = {"fixed": {"n_envs": 4, "n_epochs": 1, "net_arch": [64]}, "space": {"n_steps": {"choices": [32, 64]}}}
+
+
+def tiny_settings(tmp_path, trials=3, budget=1024, **options):
+    return make_study_settings(
+        "tiny", "CartPole-v1", "ppo", {}, "PPO (tuned)", trials=trials, total_timesteps=budget,
+        storage=str(tmp_path / "study.journal"), seeds=(1000,), eval_episodes=2, final_eval_episodes=3,
+        startup_trials=options.pop("startup_trials", 1), **TINY, **options,
+    )  # fmt: skip
+
+
+def test_the_default_space_is_the_zoos_with_continuous_keys_only_for_gaussian_policies():
+    space = build_space()
+    assert set(space.for_env(continuous=False)) == set(DEFAULT_SPACE) - {"log_std_init", "normalize"}
+    assert {"log_std_init", "normalize"} <= set(space.for_env(continuous=True))
+    assert DEFAULT_SPACE["learning_rate"].log and DEFAULT_SPACE["ent_coef"].log
+    assert DEFAULT_SPACE["gamma"].describe() == "[0.97, 0.9999], 1 - x on a log scale"
+
+
+def test_a_config_narrows_adds_and_fixes_keys():
+    space = build_space({"learning_rate": {"low": 1e-4, "high": 1e-3}, "n_envs": {"kind": "categorical", "choices": [4, 8]}},
+                        {"gamma": 0.99})  # fmt: skip
+    assert (space.dimensions["learning_rate"].low, space.dimensions["learning_rate"].high) == (1e-4, 1e-3)
+    assert space.dimensions["learning_rate"].log  # narrowing keeps the scale
+    assert space.dimensions["n_envs"].choices == (4, 8)
+    assert "gamma" not in space.dimensions and space.fixed == {"gamma": 0.99}
+
+
+@pytest.mark.parametrize(
+    "overrides, fixed, message",
+    [
+        ({"learning_rat": {"low": 1e-4, "high": 1e-3}}, None,
+         "study.space.learning_rat: unknown hyperparameter 'learning_rat'; did you mean learning_rate"),
+        ({"learning_rate": {"low": 1e-3, "high": 1e-4}}, None,
+         "study.space.learning_rate: low=0.001 >= high=0.0001 is an empty range"),
+        ({"clip_range": {"choices": []}}, None, "study.space.clip_range.choices=() is an empty range"),
+        ({"n_envs": {"low": 1, "high": 8}}, None,
+         "study.space.n_envs is not in the default space; allowed: add it with a kind"),
+        ({"ent_coef": {"low": 0.0, "high": 0.1}}, None, "study.space.ent_coef: low=0.0 on a log scale; allowed: low > 0"),
+        (None, {"gama": 0.9}, "study.fixed.gama: unknown hyperparameter 'gama'"),
+    ],
+)  # fmt: skip
+def test_an_unknown_key_or_an_empty_range_is_refused_in_one_line(overrides, fixed, message):
+    with pytest.raises(ConfigError) as refused:
+        build_space(overrides, fixed, where="study")
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def test_the_minibatch_never_exceeds_a_rollout_nor_the_rollout_the_budget():
+    settings = {"n_steps": 32, "batch_size": 512}
+    assert fit_constraints(settings, {"n_envs": 4, "total_timesteps": 10_000}) == {"batch_size": 128}
+    settings = {"n_steps": 2048, "batch_size": 512}
+    assert fit_constraints(settings, {"n_envs": 8, "total_timesteps": 4096}) == {"n_steps": 512}
+    # Sampled through a trial: the zoo's largest minibatch over its shortest rollout on one env.
+    first_choices = {k: d.choices[0] for k, d in DEFAULT_SPACE.items() if d.kind == "categorical"}
+    floats = {"one_minus_gamma": 0.01, "one_minus_gae_lambda": 0.05, "learning_rate": 3e-4, "ent_coef": 1e-3,
+              "max_grad_norm": 0.5, "vf_coef": 0.5}  # fmt: skip
+    trial = optuna.trial.FixedTrial({**first_choices, **floats, "batch_size": 512, "n_steps": 32})
+    sampled = sample_settings(trial, build_space(), {"n_envs": 1, "total_timesteps": 100_000}, continuous=False)
+    assert sampled["batch_size"] == 32 and sampled["gamma"] == pytest.approx(0.99) and sampled["net_arch"] == [64]
+
+
+def test_tuning_seeds_that_overlap_the_judging_seeds_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"^tuning\.seeds: \[1000\] are also the config's seeds.*disjoint") as refused:
+        check_study(tiny_settings(tmp_path), judging_seeds=[0, 1, 1000])
+    assert "\n" not in str(refused.value)
+    check_study(tiny_settings(tmp_path), judging_seeds=[0, 1, 2, 3, 4])
+
+
+@pytest.mark.parametrize(
+    "storage, message",
+    [
+        ("redis://localhost:6379", "unknown scheme 'redis'"),
+        ("postgresql+nosuchdriver://u@h/db", "is not usable"),
+        ("{tmp}/a-file/study.journal", "a-file is not a writable directory"),
+    ],
+)
+def test_an_unusable_storage_is_refused_in_one_line(tmp_path, storage, message):
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(ConfigError, match=message) as refused:
+        check_storage(storage.format(tmp=tmp_path))
+    assert "\n" not in str(refused.value)
+    check_storage(str(tmp_path / "ok.journal"))
+    check_storage(f"sqlite:///{tmp_path}/ok.db")
+
+
+def test_a_trial_whose_evaluation_falls_below_the_median_is_pruned():
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
+    for value in (100.0, 120.0):
+        study.add_trial(optuna.trial.create_trial(value=value, intermediate_values={1000: value}))
+    TrialProgress(study.ask(), offset=0).evaluated("periodic", 1000, 150.0)  # above the median: goes on
+    with pytest.raises(optuna.TrialPruned, match="pruned at step 1000"):
+        TrialProgress(study.ask(), offset=0).evaluated("periodic", 1000, 10.0)
+    TrialProgress(study.ask(), offset=0).evaluated("final", 1000, 10.0)  # the final evaluation is the value, not a report
+
+
+@pytest.mark.slow
+def test_one_worker_proposes_the_same_trials_again_and_exports_a_variant(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        settings = tiny_settings(tmp_path / name)
+        run_worker(settings, log=lambda line: None)
+        study = optuna.load_study(study_name="tiny", storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(settings.storage)))  # fmt: skip
+        runs.append([(t.params, t.value, t.state.name) for t in study.trials])
+    assert runs[0] == runs[1] and len(runs[0]) == 3
+    assert len({json.dumps(params, sort_keys=True) for params, _, _ in runs[0]}) == 3  # three different points
+
+    assert main(["tune", "--env", "CartPole-v1", "--base", "ppo", "--study", "tiny", "--trials", "3",
+                 "--total-timesteps", "1024", "--seeds", "1000", "--out", str(tmp_path / "a"), "--export-only",
+                 "--fixed", json.dumps(TINY["fixed"]), "--space", json.dumps(TINY["space"]), "--quiet"]) == 0  # fmt: skip
+    best = yaml.safe_load((tmp_path / "a" / "best.yaml").read_text())
+    assert list(best) == ["tiny"] and best["tiny"]["base"] == "ppo"
+    assert best["tiny"]["hyperparameters"]["n_envs"] == 4 and "total_timesteps" not in best["tiny"]["hyperparameters"]
+    summary = json.loads((tmp_path / "a" / "study.json").read_text())
+    assert summary["complete"] + summary["pruned"] == 3
+    assert summary["best_value"] == max(value for _, value, state in runs[0] if state == "COMPLETE")
+    # The variant trains from best.yaml, its hyperparameters recorded in run.json.
+    out = tmp_path / "run"
+    assert main(["train", "--env", "CartPole-v1", "--agent", "ppo", "--variant", "tiny", "--variant-file",
+                 str(tmp_path / "a" / "best.yaml"), "--seed", "0", "--out", str(out), "--total-timesteps", "512",
+                 "--final-eval-episodes", "2", "--quiet"]) == 0  # fmt: skip
+    run = json.loads((out / "run.json").read_text())
+    for key, value in best["tiny"]["hyperparameters"].items():
+        assert run["hyperparameters"][key] == value, key
+    assert run["variant"]["label"] == best["tiny"]["label"]
+
+
+def tune_command(out: Path, trials: int, worker: int, budget: int = 1024) -> list[str]:
+    return [sys.executable, "-m", "ppo", "tune", "--env", "CartPole-v1", "--base", "ppo", "--study", "tiny",
+            "--trials", str(trials), "--total-timesteps", str(budget), "--seeds", "1000", "--out", str(out),
+            "--worker", str(worker), "--marker", str(out / f"worker{worker}.json"), "--startup-trials", "1",
+            "--fixed", json.dumps(TINY["fixed"]), "--space", json.dumps(TINY["space"]), "--eval-episodes", "2",
+            "--final-eval-episodes", "3", "--configfile", "none"]  # fmt: skip
+
+
+def load_trials(out: Path):
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "study.journal")))
+    return optuna.load_study(study_name="tiny", storage=storage).get_trials()
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_default_storage_without_losing_a_trial(tmp_path):
+    workers = [subprocess.Popen(tune_command(tmp_path, 6, k), stderr=subprocess.PIPE, text=True) for k in (0, 1)]
+    errors = [w.communicate(timeout=300)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], errors
+    assert not any("locked" in e for e in errors)
+    trials = load_trials(tmp_path)
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 6  # exactly the study's number, no trial lost or run twice
+    assert {t.user_attrs["worker"] for t in finished} == {0, 1}
+    assert all(t.user_attrs.get("surplus") for t in trials if t.state.name == "FAIL")
+    markers = [json.loads((tmp_path / f"worker{k}.json").read_text())["finished_trials"] for k in (0, 1)]
+    assert sorted(markers[0] + markers[1]) == sorted(t.number for t in finished)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_rerun_completes_the_study(tmp_path):
+    worker = subprocess.Popen(tune_command(tmp_path, 5, 0, budget=4096), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # kill once two trials are done and the third is running
+        time.sleep(0.5)
+        if (tmp_path / "study.journal").exists():
+            states = [t.state.name for t in load_trials(tmp_path)]
+            if states.count("COMPLETE") + states.count("PRUNED") >= 2 and "RUNNING" in states:
+                break
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    before = {t.number: (t.state.name, t.value, t.params) for t in load_trials(tmp_path) if t.state.name != "RUNNING"}
+    killed = [t for t in load_trials(tmp_path) if t.state.name == "RUNNING"]
+    assert len(killed) == 1 and len(before) >= 2
+
+    rerun = subprocess.run(tune_command(tmp_path, 5, 0, budget=4096), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"trial {killed[0].number} was left running by a killed run of worker 0" in rerun.stderr
+    after = load_trials(tmp_path)
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in after) == 5
+    for number, kept in before.items():  # every trial finished before the kill is still there, unchanged
+        assert (after[number].state.name, after[number].value, after[number].params) == kept
+    assert after[killed[0].number].state.name == "FAIL"
+    retried = [t for t in after if t.user_attrs.get("retry_of") == killed[0].number]
+    assert len(retried) == 1 and retried[0].params == killed[0].params
+
+
+def test_the_tune_command_refuses_bad_input_in_one_line_before_any_trial(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text("seeds: [0, 1000]\n")
+    base = ["tune", "--env", "CartPole-v1", "--base", "ppo", "--study", "s", "--trials", "2", "--total-timesteps", "512",
+            "--out", str(tmp_path / "out")]  # fmt: skip
+    cases = [
+        (["--configfile", str(config)], "tune.seeds: [1000] are also the config's seeds"),
+        (["--space", "{lr: {low: 1, high: 2}}"], "tune.space.lr: unknown hyperparameter 'lr'"),
+        (["--storage", "redis://h/0"], "unknown scheme 'redis'"),
+        (["--base", "sb3-ppo"], "tune.base='sb3-ppo' cannot be tuned"),
+    ]
+    for extra, message in cases:
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "out").exists()
