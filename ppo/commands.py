@@ -31,7 +31,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides = {**_variant_file_hyperparameters(args), **overrides}
     if args.total_timesteps is not None:
         overrides["total_timesteps"] = args.total_timesteps
-    get_agent(args.agent).check_installed()
+    agent = get_agent(args.agent)
+    agent.check_installed()
     hp, tuned = resolve(args.agent, env_id, overrides)
     check_writable_dir(args.out)
     if notice:
@@ -65,7 +66,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     identity["code"] = f"ppo {__version__}, commit {git_commit()}"
     settings = CheckpointSettings(60 * args.checkpoint_minutes, args.checkpoint_iterations, resume=not args.no_resume)
     checkpoints = Checkpointer(args.out, identity, settings)
-    agent = get_agent(args.agent)
     # A resumable agent stops at its next checkpoint on SIGTERM; any other exits at once.
     with stop_at_safe_points() if agent.resumable else contextlib.nullcontext():
         result = agent.train(env_id, hp, args.seed, evaluation, progress, checkpoints if agent.resumable else None)

@@ -15,7 +15,7 @@ import yaml
 from ppo.cli import main
 from ppo.config import ConfigError
 from ppo.tuning import make_study_settings
-from ppo.tuning.space import DEFAULT_SPACE, build_space, fit_constraints, sample_settings
+from ppo.tuning.space import DEFAULT_SPACE, base_point, build_space, fit_constraints, sample_settings
 from ppo.tuning.storage import check_storage
 from ppo.tuning.study import TrialProgress, check_study, run_worker
 
@@ -37,7 +37,7 @@ def test_the_default_space_is_the_zoos_with_continuous_keys_only_for_gaussian_po
     assert set(space.for_env(continuous=False)) == set(DEFAULT_SPACE) - {"log_std_init", "normalize"}
     assert {"log_std_init", "normalize"} <= set(space.for_env(continuous=True))
     assert DEFAULT_SPACE["learning_rate"].log and DEFAULT_SPACE["ent_coef"].log
-    assert DEFAULT_SPACE["gamma"].describe() == "[0.97, 0.9999], 1 - x on a log scale"
+    assert DEFAULT_SPACE["gamma"].describe() == "[0.9, 0.9999], 1 - x on a log scale"
 
 
 def test_a_config_narrows_adds_and_fixes_keys():
@@ -221,3 +221,11 @@ def test_the_tune_command_refuses_bad_input_in_one_line_before_any_trial(tmp_pat
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_base_is_the_studys_first_point_where_the_space_can_express_it():
+    base = {"n_steps": 256, "gamma": 0.99, "ent_coef": 0.0, "net_arch": (64, 64), "normalize_observation": True}
+    point = base_point(build_space(), base, continuous=True)
+    assert point["n_steps"] == 256 and point["one_minus_gamma"] == pytest.approx(0.01) and point["net_arch"] == "small"
+    assert point["ent_coef"] == 1e-8 and point["normalize"] is True  # 0 moved to the range's end
+    assert "n_steps" not in base_point(build_space(), {"n_steps": 100}, continuous=False)  # not a choice: sampled

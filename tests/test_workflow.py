@@ -16,7 +16,12 @@ from ppo.analysis import COMPARE_TABLES
 ROOT = Path(__file__).resolve().parent.parent
 ENVS = ("CartPole-v1", "LunarLander-v3", "Hopper-v5")
 # Agents per env in config/smoke.yaml: Hopper-v5 (continuous, MuJoCo) runs the random baseline and ppo only.
-ENV_AGENTS = {"CartPole-v1": ("random", "ppo-article", "ppo", "sb3-ppo"), "LunarLander-v3": ("random", "ppo-article", "ppo")}
+# CartPole-v1 also runs the smoke config's tuning study's variant, trained from its best.yaml.
+ENV_AGENTS = {
+    "CartPole-v1": ("random", "ppo-article", "ppo", "sb3-ppo", "cartpole-study"),
+    "LunarLander-v3": ("random", "ppo-article", "ppo"),
+}
+BASE = {"cartpole-study": "ppo"}
 ENV_AGENTS["Hopper-v5"] = ("random", "ppo")
 pytestmark = pytest.mark.slow
 
@@ -75,7 +80,7 @@ def test_full_workflow_reuses_the_finished_env_and_writes_everything(workdir):
             for seed in (0, 1):
                 run = workdir / f"results/runs/{env}/{agent}/seed{seed}"
                 assert all((run / name).stat().st_size > 0 for name in ("episodes.csv", "evals.csv", "run.json"))
-                model_file = AGENTS[agent].model_file
+                model_file = AGENTS[BASE.get(agent, agent)].model_file
                 assert model_file is None or (run / model_file).stat().st_size > 0
                 assert {p.name for p in run.glob("model.*")} == ({model_file} if model_file else set())
             assert (workdir / f"logs/train/{env}/{agent}/seed0.log").exists()
@@ -89,8 +94,21 @@ def test_full_workflow_reuses_the_finished_env_and_writes_everything(workdir):
     assert "figures/LunarLander-v3/learning_curves.png" in readme and "media/CartPole-v1/ppo.gif" in readme
     html = (workdir / "report/index.html").read_text()
     assert "media/Hopper-v5/ppo.gif" in readme and "media/CartPole-v1/sb3-ppo.gif" in readme
-    assert html.count('src="data:image/png;base64,') == 15 and html.count('src="data:video/mp4;base64,') == 7
+    assert html.count('src="data:image/png;base64,') == 16 and html.count('src="data:video/mp4;base64,') == 7
     assert "## Across environments" in readme and "## Implementations compared" in readme
+    # The tuning study ran with its two workers, and its best trial trained as a variant on the config's seeds.
+    study = workdir / "results/tuning/cartpole-study"
+    best = yaml.safe_load((study / "best.yaml").read_text())["cartpole-study"]
+    assert best["base"] == "ppo" and best["hyperparameters"]["n_envs"] == 4
+    markers = [json.loads((study / f"workers/{k}.json").read_text()) for k in (0, 1)]
+    trials = [line.split(",")[1] for line in (study / "trials.csv").read_text().splitlines()[1:]]
+    assert sum(len(m["finished_trials"]) for m in markers) == trials.count("COMPLETE") + trials.count("PRUNED") == 4
+    for seed in (0, 1):
+        run = json.loads((workdir / f"results/runs/CartPole-v1/cartpole-study/seed{seed}/run.json").read_text())
+        assert all(run["hyperparameters"][key] == value for key, value in best["hyperparameters"].items())
+        assert run["variant"]["base"] == "ppo" and run["hyperparameters"]["total_timesteps"] == 4096
+    assert "## Tuning" in readme and "### Study cartpole-study (CartPole-v1)" in readme
+    assert (workdir / "report/figures/tuning/cartpole-study.png").stat().st_size > 10_000
     assert all((workdir / f"results/compare/{name}.csv").stat().st_size > 0 for name in COMPARE_TABLES)
 
 
@@ -156,7 +174,7 @@ def test_report_loads_in_a_real_browser(workdir, tmp_path):
     state = open_page(alone, ROOT / "test-artifacts" / "report.png")
     in_page = [link for link in state["links"] if link["href"].startswith("#")]
     assert len(in_page) >= 2 and all(link["works"] for link in state["links"]), state["links"]
-    assert len(state["images"]) == 15 and all(i["complete"] and i["width"] > 0 for i in state["images"]), state["images"]
+    assert len(state["images"]) == 16 and all(i["complete"] and i["width"] > 0 for i in state["images"]), state["images"]
     assert len(state["videos"]) == 7 and all(v["width"] > 0 and v["error"] is None for v in state["videos"]), state["videos"]
     assert {"Across environments", "Implementations compared"} <= set(state["headings"]), state["headings"]
     assert state["console_errors"] == []

@@ -90,6 +90,10 @@ def export_study(settings: StudySettings, out_dir: str | Path) -> dict[str, Any]
         "best_trial": best.number,
         "best_value": best.value,
         "best_seed_scores": best.user_attrs.get("seed_scores"),
+        # The base's own settings, the study's first trial (None if it did not complete, e.g. pruned).
+        "base_trial_value": next(
+            (t.value for t in complete if t.user_attrs.get("base_point") and t.user_attrs.get("retry_of") is None), None
+        ),
         "seeds": list(settings.seeds),
         "total_timesteps": settings.total_timesteps,
         "sampler": f"TPE (multivariate), seed {settings.sampler_seed} + worker",

@@ -59,7 +59,9 @@ DEFAULT_SPACE: dict[str, Dimension] = {
     "n_steps": _categorical(32, 64, 128, 256, 512, 1024, 2048),
     "batch_size": _categorical(32, 64, 128, 256, 512),  # at most one rollout: see sample_settings
     "n_epochs": _categorical(1, 5, 10, 20),
-    "gamma": Dimension("float", 0.0001, 0.03, log=True, complement=True),  # 1 - gamma in [1e-4, 0.03]
+    # 1 - gamma in [1e-4, 0.1]: the zoo's range ends at 0.03 (gamma 0.97), which leaves out its own Pendulum setting
+    # (0.9, in its older space's choices); the horizon 1 / (1 - gamma) spans 10 to 10,000 steps.
+    "gamma": Dimension("float", 0.0001, 0.1, log=True, complement=True),
     "gae_lambda": Dimension("float", 0.0001, 0.1, log=True, complement=True),  # 1 - lambda in [1e-4, 0.1]
     "learning_rate": Dimension("float", 1e-5, 0.002, log=True),
     "ent_coef": Dimension("float", 1e-8, 0.1, log=True),
@@ -190,6 +192,34 @@ def _suggest(trial: optuna.Trial, key: str, d: Dimension) -> Any:
         trial.set_user_attr(key, value)
         return value
     return trial.suggest_float(key, d.low, d.high, log=d.log)
+
+
+def base_point(space: SearchSpace, base: dict[str, Any], continuous: bool) -> dict[str, Any]:
+    """The base's settings as a point of the space (Optuna's parameter names), for the study's first trial:
+    the search starts from the base, so its best trial is never worse than the base on the tuning seeds. A base
+    value outside a float range is moved to the nearer end (an entropy coefficient of 0 to 1e-8); a categorical
+    value that is not a choice is left for the sampler."""
+    point: dict[str, Any] = {}
+    defaults = {key: getattr(Hyperparameters, key) for key in Hyperparameters.__dataclass_fields__}
+    for key, d in space.for_env(continuous).items():
+        if key == NORMALIZE:
+            value = bool(base.get("normalize_observation", defaults["normalize_observation"]))
+        elif key == "net_arch":
+            arch = tuple(base.get("net_arch", defaults["net_arch"]))
+            value = next((name for name, sizes in NET_ARCHS.items() if sizes == arch), None)
+        else:
+            value = base.get(key, defaults.get(key))
+        if value is None:
+            continue
+        if d.kind == "categorical":
+            if value in d.choices:
+                point[key] = value
+            continue
+        if d.complement:
+            point[f"one_minus_{key}"] = min(max(1.0 - value, d.low), d.high)
+        else:
+            point[key] = min(max(value, d.low), d.high)
+    return point
 
 
 def describe(space: SearchSpace, continuous: bool) -> list[tuple[str, str]]:

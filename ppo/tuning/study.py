@@ -28,7 +28,7 @@ from ppo.agents import get_agent, preset_for, resolve
 from ppo.config import ConfigError, Hyperparameters
 from ppo.envs import env_info
 from ppo.run.log import EvalSettings, Progress
-from ppo.tuning.space import SearchSpace, fit_constraints, sample_settings
+from ppo.tuning.space import SearchSpace, base_point, fit_constraints, sample_settings
 
 if TYPE_CHECKING:
     import optuna
@@ -98,7 +98,7 @@ def check_study(settings: StudySettings, judging_seeds: list[int] | None, where:
 
 class TrialProgress(Progress):
     """Reports each periodic evaluation of a trial's run to the pruner. Seeds run one after another; seed i's
-    evaluation at env step s is the trial's step i * budget + s, the same step for every trial of the study."""
+    evaluation at env step s is the trial's step i * (budget + 1) + s, the same step for every trial of the study."""
 
     def __init__(self, trial: optuna.Trial, offset: int):
         super().__init__(0, "", enabled=False)
@@ -130,10 +130,10 @@ def objective(trial: optuna.Trial, settings: StudySettings) -> float:
     agent = get_agent(settings.agent)
     scores = []
     for i, seed in enumerate(settings.seeds):
+        # Seed i's steps follow seed i - 1's last evaluation (at its budget): offset by budget + 1 each.
+        progress = TrialProgress(trial, i * (hp.trained_timesteps + 1))
         try:
-            result = agent.train(
-                settings.env_id, hp, seed, settings.evaluation, TrialProgress(trial, i * hp.trained_timesteps)
-            )
+            result = agent.train(settings.env_id, hp, seed, settings.evaluation, progress)
         except FloatingPointError as err:
             trial.set_user_attr("diverged", str(err))
             raise optuna.TrialPruned(f"diverged: {err}") from None
@@ -215,6 +215,10 @@ def run_worker(settings: StudySettings, worker: int = 0, log: Callable[[str], No
     study = open_study(settings, worker)
     for number in recover_killed_trials(study, worker):
         log(f"trial {number} was left running by a killed run of worker {worker}: failed, and queued again")
+    if worker == 0 and not any(t.user_attrs.get("base_point") for t in study.get_trials(deepcopy=False)):
+        # The search starts from the base: its settings are the first trial worker 0 runs.
+        point = base_point(settings.space, settings.base_settings(), env_info(settings.env_id).continuous)
+        study.enqueue_trial(point, user_attrs={"base_point": True}, skip_if_exists=False)
     done = []
     while True:
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
