@@ -277,6 +277,11 @@ def _yaml_scalar(value: Any) -> str:
     return str(value)
 
 
+# A run's directory, as Snakemake's wildcards spell it: the one place the pattern is written (rules and functions
+# format it).
+RUN_DIR = "results/runs/{env}/{agent}/seed{seed}"
+
+
 def rerun_targets(config: dict[str, Any], env: str, agent: str | None = None) -> list[str]:
     """The run.json files of one env's runs (all its agents, or one agent or variant), every seed: what
     `snakemake --forcerun` needs to retrain them from scratch and redo everything downstream."""
@@ -286,7 +291,7 @@ def rerun_targets(config: dict[str, Any], env: str, agent: str | None = None) ->
     if agent is not None and agent not in agents:
         raise ConfigError(f"agent {agent!r} does not run on {env}; allowed: {', '.join(agents)}")
     chosen = [agent] if agent is not None else agents
-    return [f"results/runs/{env}/{a}/seed{seed}/run.json" for a in chosen for seed in config["seeds"]]
+    return [f"{RUN_DIR.format(env=env, agent=a, seed=seed)}/run.json" for a in chosen for seed in config["seeds"]]
 
 
 def display_arguments(config: dict[str, Any], env: str) -> str:

@@ -66,8 +66,24 @@ def test_listing_agents_does_not_import_torch_or_envs():
     assert out.strip() == "[]"
 
 
-def test_every_model_file_has_a_train_rule_that_writes_it():
-    rules = (ROOT / "workflow/rules/train.smk").read_text()
-    for agent in AGENTS.values():
-        if agent.model_file is not None:
-            assert f'model="results/runs/{{env}}/{{agent}}/seed{{seed}}/{agent.model_file}"' in rules, agent.name
+def test_every_file_an_actor_reads_has_a_train_rule_that_writes_it():
+    """Snakemake itself (a dry run) finds the rule writing each agent's model and sidecar files, and the agent's
+    own train rule: a file no rule declares would be a MissingRuleException, another agent's rule a wrong run."""
+    from ppo.workflow_config import RUN_DIR
+
+    expected_rule = {"model.pt": "train", "model.zip": "train_sb3", "vec_normalize.pkl": "train_sb3"}
+    targets = [
+        f"{RUN_DIR.format(env='CartPole-v1', agent=agent.name, seed=0)}/{name}"
+        for agent in AGENTS.values()
+        for name in agent.actor_files
+    ]
+    assert {t.rsplit("/", 1)[1] for t in targets} == set(expected_rule)
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", *targets, "--configfile", "config/smoke.yaml"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    planned = re.findall(r"^rule (\w+):\n(?:.*\n)*?    output: (.*)$", dry.stdout, flags=re.M)
+    for target in targets:
+        rules = [rule for rule, outputs in planned if target in outputs.split(", ")]
+        assert rules == [expected_rule[target.rsplit("/", 1)[1]]], (target, rules)

@@ -135,26 +135,3 @@ def test_value_clipping_is_refused_for_sb3_ppo_and_kept_for_ours():
     with pytest.raises(ConfigError, match=r"clip_range_vf=0\.2 has no like-for-like Stable-Baselines3 equivalent"):
         resolve("sb3-ppo", "CartPole-v1", {"clip_range_vf": 0.2})
     assert resolve("ppo-zoo", "CartPole-v1", {"clip_range_vf": 0.2})[0].clip_range_vf == 0.2
-
-
-def test_the_sb3_train_rule_declares_every_file_its_actor_reads():
-    from pathlib import Path
-
-    rules = (Path(__file__).parents[1] / "workflow" / "rules" / "train.smk").read_text()
-    for name in get_agent("sb3-ppo").actor_files:
-        assert f'"results/runs/{{env}}/{{agent}}/seed{{seed}}/{name}"' in rules.split("use rule train as train_sb3")[1], name
-
-
-def test_a_missing_stable_baselines3_is_named_with_what_to_install(monkeypatch):
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "stable_baselines3" else real(name, *a))
-    with pytest.raises(ConfigError, match=r"sb3-ppo.*stable_baselines3.*pip install -e '\.\[peers\]'"):
-        get_agent("sb3-ppo").check_installed()
-    get_agent("ppo").check_installed()  # ours needs nothing optional
-
-
-def test_sb3_ppo_takes_the_zoo_settings():
-    for env in ("CartPole-v1", "LunarLander-v3", "LunarLanderContinuous-v3", "HalfCheetah-v5"):
-        assert resolve("sb3-ppo", env)[0] == resolve("ppo-zoo", env)[0]

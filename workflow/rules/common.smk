@@ -11,6 +11,7 @@ from ppo.agents import AGENTS as REGISTRY
 from ppo.analysis import COMPARE_FIGURES, COMPARE_TABLES
 from ppo.analysis import FIGURE_NAMES as FIGURES
 from ppo.workflow_config import (
+    RUN_DIR,
     check_config,
     display_arguments,
     coerce_command_line,
@@ -81,7 +82,7 @@ SB3_MODEL_AGENTS = _agents_leaving("model.zip")
 def run_files(env, agent, seed):
     names = ["episodes.csv", "evals.csv", "run.json"]
     names += REGISTRY[BASES[agent]].actor_files
-    return [f"results/runs/{env}/{agent}/seed{seed}/{name}" for name in names]
+    return [f"{RUN_DIR.format(env=env, agent=agent, seed=seed)}/{name}" for name in names]
 
 
 def get_env_runs(env):
@@ -174,7 +175,7 @@ def agent_conda_env(wildcards):
 def get_rollout_models(wildcards):
     """The files the agent's actor reads from each seed's run (none for the random agent)."""
     return [
-        f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/{name}"
+        f"{RUN_DIR.format(env=wildcards.env, agent=wildcards.agent, seed=seed)}/{name}"
         for seed in SEEDS
         for name in REGISTRY[BASES[wildcards.agent]].actor_files
     ]

@@ -153,7 +153,7 @@ rule plot:
 rule rollout:
     input:
         lambda wildcards: [
-            f"results/runs/{wildcards.env}/{wildcards.agent}/seed{seed}/run.json"
+            f"{RUN_DIR.format(env=wildcards.env, agent=wildcards.agent, seed=seed)}/run.json"
             for seed in SEEDS
         ],
         models=get_rollout_models,

@@ -2,10 +2,10 @@ rule train:
     input:
         unpack(get_train_inputs),
     output:
-        episodes="results/runs/{env}/{agent}/seed{seed}/episodes.csv",
-        evals="results/runs/{env}/{agent}/seed{seed}/evals.csv",
-        run="results/runs/{env}/{agent}/seed{seed}/run.json",
-        model="results/runs/{env}/{agent}/seed{seed}/model.pt",
+        episodes=f"{RUN_DIR}/episodes.csv",
+        evals=f"{RUN_DIR}/evals.csv",
+        run=f"{RUN_DIR}/run.json",
+        model=f"{RUN_DIR}/model.pt",
     log:
         "logs/train/{env}/{agent}/seed{seed}.log",
     benchmark:
@@ -29,9 +29,9 @@ rule train:
 
 use rule train as train_random with:
     output:
-        episodes="results/runs/{env}/{agent}/seed{seed}/episodes.csv",
-        evals="results/runs/{env}/{agent}/seed{seed}/evals.csv",
-        run="results/runs/{env}/{agent}/seed{seed}/run.json",
+        episodes=f"{RUN_DIR}/episodes.csv",
+        evals=f"{RUN_DIR}/evals.csv",
+        run=f"{RUN_DIR}/run.json",
     wildcard_constraints:
         agent=NO_MODEL_AGENTS,
 
@@ -39,12 +39,12 @@ use rule train as train_random with:
 # Stable-Baselines3's PPO (a peer): its model in SB3's own format, and its own software environment.
 use rule train as train_sb3 with:
     output:
-        episodes="results/runs/{env}/{agent}/seed{seed}/episodes.csv",
-        evals="results/runs/{env}/{agent}/seed{seed}/evals.csv",
-        run="results/runs/{env}/{agent}/seed{seed}/run.json",
-        model="results/runs/{env}/{agent}/seed{seed}/model.zip",
+        episodes=f"{RUN_DIR}/episodes.csv",
+        evals=f"{RUN_DIR}/evals.csv",
+        run=f"{RUN_DIR}/run.json",
+        model=f"{RUN_DIR}/model.zip",
         # VecNormalize's statistics (a pickled None when the run does not normalize): evaluation refuses without it.
-        normalizer="results/runs/{env}/{agent}/seed{seed}/vec_normalize.pkl",
+        normalizer=f"{RUN_DIR}/vec_normalize.pkl",
     wildcard_constraints:
         agent=SB3_MODEL_AGENTS,
     conda:
