@@ -87,3 +87,16 @@ def test_every_file_an_actor_reads_has_a_train_rule_that_writes_it():
     for target in targets:
         rules = [rule for rule, outputs in planned if target in outputs.split(", ")]
         assert rules == [expected_rule[target.rsplit("/", 1)[1]]], (target, rules)
+
+
+def test_every_trainer_has_the_trainer_signature():
+    """One signature for every agent's trainer (ppo.agents.Trainer): the same parameters, in order, with the
+    same defaults, so the CLI and tuning can call any of them alike."""
+    import inspect
+
+    from ppo.agents import Trainer
+
+    expected = list(inspect.signature(Trainer.__call__).parameters.values())[1:]  # without self
+    for agent in AGENTS.values():
+        got = list(inspect.signature(agent.train).parameters.values())
+        assert [(p.name, p.default) for p in got] == [(p.name, p.default) for p in expected], agent.name

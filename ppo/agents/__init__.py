@@ -14,7 +14,7 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ppo.agents import article, presets
 from ppo.config import ConfigError, Hyperparameters, check_known_keys
@@ -26,13 +26,28 @@ if TYPE_CHECKING:
     from ppo.run.log import EvalSettings, Progress, RunResult
 
 
+class Trainer(Protocol):
+    """What every agent's `trainer` is: settings and a seed in, what the run produced out (no files written).
+    tests/test_agents.py holds every registered trainer to this signature."""
+
+    def __call__(
+        self,
+        env_id: str,
+        hp: Hyperparameters,
+        seed: int,
+        evaluation: EvalSettings,
+        progress: Progress,
+        checkpoints: Checkpointer | None = None,
+    ) -> RunResult: ...
+
+
 @dataclass(frozen=True)
 class Agent:
     name: str
     label: str  # display name in figures and tables
     colour: str  # one colour per agent, the same in every figure
     description: str  # one line for --help and the docs
-    trainer: str  # "module:function" with train_ppo's signature: (env_id, hp, seed, evaluation, progress, checkpoints)
+    trainer: str  # "module:function", a Trainer
     actor: str  # "module:function" (run_dir, env info, seed) -> the greedy policy of a finished run
     model_file: str | None  # the model it leaves in its run directory (the actor reads it), None for none
     resumable: bool  # saves checkpoints and resumes from them (and so stops at a safe point on SIGTERM)
@@ -64,16 +79,10 @@ class Agent:
         if importlib.util.find_spec(module) is None:
             raise ConfigError(f"agent {self.name!r} needs {module}, which is not installed: {install}")
 
-    def train(
-        self,
-        env_id: str,
-        hp: Hyperparameters,
-        seed: int,
-        evaluation: EvalSettings,
-        progress: Progress,
-        checkpoints: Checkpointer | None = None,
-    ) -> RunResult:
-        return _load(self.trainer)(env_id, hp, seed, evaluation, progress, checkpoints)
+    @property
+    def train(self) -> Trainer:
+        """The agent's trainer function (imported on first use)."""
+        return _load(self.trainer)
 
     def greedy_policy(self, run_dir: str | Path, info: EnvInfo, seed: int) -> PolicyFn:
         """The policy that evaluation scores and videos show: the saved model's greedy actions."""

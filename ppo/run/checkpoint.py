@@ -56,7 +56,7 @@ def handle_sigterm(signum, frame) -> None:
 
 @contextmanager
 def stop_at_safe_points():
-    """While the block runs, SIGTERM waits for Checkpointer.due() to see it."""
+    """While the block runs, SIGTERM waits for Checkpointer.end_iteration() to see it."""
     STOP.deferred, STOP.requested = True, False
     try:
         yield
@@ -88,8 +88,9 @@ class Checkpointer:
                 )
         return saved["state"]
 
-    def due(self) -> bool:
-        """Called once per iteration: is it time to save (interval passed, or a stop was requested)?"""
+    def end_iteration(self) -> bool:
+        """Called once at the end of every iteration: counts it, and says whether a save is due (the interval
+        has passed, or a stop was requested). Counting is why it is not a plain query."""
         self._iterations_since += 1
         every = self.settings.every_iterations
         return (

@@ -122,7 +122,7 @@ def train_ppo(
             raise FloatingPointError(f"{err} at step {step}") from None
         timer.lap("update")
         log.end_iteration(step, act_greedy, stats._asdict())
-        if checkpoints is not None and checkpoints.due():
+        if checkpoints is not None and checkpoints.end_iteration():
             checkpoints.save(_snapshot(iteration + 1, step, policy, optimizer, generator, actor, scale_rewards, log, timer))
             timer.restart()  # the save is neither training nor evaluation
 
