@@ -245,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="episodes of a trial's final evaluation per seed (default 20)",
     )
     tune.add_argument(
+        "--prune-after", type=float, default=1 / 3, help="share of the budget before a trial may be pruned (default 1/3)"
+    )
+    tune.add_argument(
         "--startup-trials", type=_non_negative_int, default=5, help="finished trials before the pruner prunes (default 5)"
     )
     tune.add_argument(

@@ -332,7 +332,7 @@ def study_settings(config: dict[str, Any], name: str):
     spec = tuning_studies(config)[name]
     agent, base_overrides = _study_base(config, name)
     options = {key: spec[key] for key in ("sampler_seed", "eval_every", "eval_episodes", "final_eval_episodes",
-                                          "startup_trials", "label", "colour") if key in spec}  # fmt: skip
+                                          "startup_trials", "prune_after", "label", "colour") if key in spec}  # fmt: skip
     return make_study_settings(
         name,
         spec["env"],
@@ -370,7 +370,7 @@ def study_arguments(config: dict[str, Any], name: str) -> str:
             f"--total-timesteps={spec['total_timesteps']}", "--seeds", *map(str, settings.seeds),
             f"--storage={settings.storage}", f"--sampler-seed={settings.sampler_seed}",
             f"--eval-episodes={settings.eval_episodes}", f"--final-eval-episodes={settings.final_eval_episodes}",
-            f"--startup-trials={settings.startup_trials}",
+            f"--startup-trials={settings.startup_trials}", f"--prune-after={settings.prune_after}",
             f"--space={json.dumps(spec.get('space') or {}, sort_keys=True)}",
             f"--fixed={json.dumps(spec.get('fixed') or {}, sort_keys=True)}"]  # fmt: skip
     if spec.get("eval_every"):
@@ -402,6 +402,7 @@ def study_settings_from_args(args):
             )
         base, base_overrides, base_label = found.base, found.hyperparameters, found.label
     options = {"sampler_seed": args.sampler_seed, "eval_episodes": args.eval_episodes, "startup_trials": args.startup_trials,
+               "prune_after": args.prune_after,
                "final_eval_episodes": args.final_eval_episodes, "eval_every": args.eval_every or 0}  # fmt: skip
     return make_study_settings(
         args.study, env_id, base, base_overrides, base_label,

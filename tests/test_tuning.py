@@ -184,8 +184,10 @@ def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_rerun_completes
     while time.monotonic() < deadline:  # kill once two trials are done and the third is running
         time.sleep(0.5)
         if (tmp_path / "study.journal").exists():
-            states = [t.state.name for t in load_trials(tmp_path)]
-            if states.count("COMPLETE") + states.count("PRUNED") >= 2 and "RUNNING" in states:
+            trials = load_trials(tmp_path)
+            states = [t.state.name for t in trials]
+            running = [t for t in trials if t.state.name == "RUNNING" and t.params]  # sampled: training
+            if states.count("COMPLETE") + states.count("PRUNED") >= 2 and running:
                 break
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=30)

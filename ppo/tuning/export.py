@@ -97,7 +97,7 @@ def export_study(settings: StudySettings, out_dir: str | Path) -> dict[str, Any]
         "seeds": list(settings.seeds),
         "total_timesteps": settings.total_timesteps,
         "sampler": f"TPE (multivariate), seed {settings.sampler_seed} + worker",
-        "pruner": f"median, from {settings.startup_trials} finished trials on, after the first third of each budget",
+        "pruner": f"median, from {settings.startup_trials} finished trials on, after {settings.prune_after:.0%} of the budget",
         "space": [list(row) for row in describe(settings.space, _continuous(settings))],
         "best_hyperparameters": best.user_attrs.get("hyperparameters", {}),
         "base_hyperparameters": settings.base_hyperparameters().to_dict(),

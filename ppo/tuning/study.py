@@ -54,6 +54,7 @@ class StudySettings:
     eval_episodes: int = 5
     final_eval_episodes: int = 20
     startup_trials: int = 5  # trials before the pruner may prune (and TPE's random start, twice this)
+    prune_after: float = 1 / 3  # share of the first seed's budget before a trial may be pruned
     base_label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # label/colour of the tuned variant
 
@@ -89,6 +90,8 @@ def check_study(settings: StudySettings, judging_seeds: list[int] | None, where:
         )
     if settings.trials < 1:
         raise ConfigError(f"{where}.trials={settings.trials}; allowed: >= 1")
+    if not 0 <= settings.prune_after <= 1:
+        raise ConfigError(f"{where}.prune_after={settings.prune_after}; allowed: 0 .. 1 (a share of the budget)")
     try:
         settings.base_hyperparameters()
     except ConfigError as err:
@@ -165,6 +168,10 @@ def recover_killed_trials(study: optuna.Study, worker: int) -> list[int]:
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
+        if "worker" not in attrs and _age_seconds(trial) > ORPHAN_SECONDS:
+            # Killed between asking for it and naming its worker (a few microseconds): nothing sampled, no retry.
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            continue
         if attrs.get("worker") != worker:
             continue
         if attrs.get("host") == me["host"] and attrs.get("pid") != me["pid"] and _alive(attrs.get("pid", -1)):
@@ -174,6 +181,16 @@ def recover_killed_trials(study: optuna.Study, worker: int) -> list[int]:
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
         recovered.append(trial.number)
     return recovered
+
+
+ORPHAN_SECONDS = 60  # a trial this old that names no worker was left by a kill
+
+
+def _age_seconds(trial) -> float:
+    import datetime
+
+    start = trial.datetime_start
+    return (datetime.datetime.now() - start).total_seconds() if start else 0.0
 
 
 FINISHED_NAMES = ("COMPLETE", "PRUNED")
@@ -191,10 +208,11 @@ def open_study(settings: StudySettings, worker: int = 0) -> optuna.Study:
     sampler = optuna.samplers.TPESampler(
         seed=settings.sampler_seed + worker, multivariate=True, n_startup_trials=2 * settings.startup_trials
     )
-    # The zoo's pruner: the median of the other trials' evaluations at the same step, after a warm-up of a third
-    # of a seed's budget (early evaluations say little), once `startup_trials` trials have finished.
+    # The zoo's pruner: the median of the other trials' evaluations at the same step, after a warm-up (a third of
+    # the budget by default: early evaluations say little; later where every curve starts flat, as Pendulum's),
+    # once `startup_trials` trials have finished.
     pruner = optuna.pruners.MedianPruner(
-        n_startup_trials=settings.startup_trials, n_warmup_steps=settings.total_timesteps // 3
+        n_startup_trials=settings.startup_trials, n_warmup_steps=int(settings.prune_after * settings.total_timesteps)
     )
     return optuna.create_study(
         study_name=settings.name,
