@@ -159,9 +159,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
+ORPHAN_SECONDS = 60  # a trial this old that names no worker was left by a kill
+
+
+def _age_seconds(trial) -> float:
+    import datetime
+
+    start = trial.datetime_start
+    return (datetime.datetime.now() - start).total_seconds() if start else 0.0
+
+
+FINISHED_NAMES = ("COMPLETE", "PRUNED")
+
+
+def _counts_towards_total(trial) -> bool:
+    return trial.state.name in (*FINISHED_NAMES, "RUNNING", "WAITING")
+
+
 def recover_killed_trials(study: optuna.Study, worker: int) -> list[int]:
     """Fail the trials a killed earlier run of this worker left RUNNING, and queue their settings again.
-    A trial of this worker slot still held by a live process on this host is left alone."""
+    A trial of this worker slot still held by a live process on this host is left alone. (Optuna's public API
+    changes only the caller's own trials; a dead worker's goes through the storage, as Optuna's own
+    fail_stale_trials does for heartbeats.)"""
     from optuna.trial import TrialState
 
     me = _worker_id(worker)
@@ -181,23 +200,6 @@ def recover_killed_trials(study: optuna.Study, worker: int) -> list[int]:
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
         recovered.append(trial.number)
     return recovered
-
-
-ORPHAN_SECONDS = 60  # a trial this old that names no worker was left by a kill
-
-
-def _age_seconds(trial) -> float:
-    import datetime
-
-    start = trial.datetime_start
-    return (datetime.datetime.now() - start).total_seconds() if start else 0.0
-
-
-FINISHED_NAMES = ("COMPLETE", "PRUNED")
-
-
-def _counts_towards_total(trial) -> bool:
-    return trial.state.name in (*FINISHED_NAMES, "RUNNING", "WAITING")
 
 
 def open_study(settings: StudySettings, worker: int = 0) -> optuna.Study:
