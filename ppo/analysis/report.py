@@ -210,13 +210,16 @@ def _sweeps(sweeps_dir: Path | None, styles: dict[str, AgentStyle]) -> list[dict
     return out
 
 
-def _tuning(tuning_dir: Path | None) -> list[dict[str, Any]]:
-    """One entry per study verdict (ppo tuning-report): what it cost, what it found, the fresh-seed test."""
+def _tuning(tuning_dir: Path | None, env_ids: list[str]) -> list[dict[str, Any]]:
+    """One entry per study verdict (ppo tuning-report) on one of the report's envs: what it cost, what it
+    found, the fresh-seed test."""
     if tuning_dir is None:
         return []
     out = []
     for path in sorted(tuning_dir.glob("*/verdict.json")):
         v = json.loads(path.read_text())
+        if v["env"] not in env_ids:
+            continue
         finished = v["complete"] + v["pruned"]
         best, base = v["best_hyperparameters"], v["base_hyperparameters"]
         changed = [
@@ -326,7 +329,7 @@ def build_context(
         "comparison": _comparison(extras.get("compare"), all_tables, styles),
         "ladder": _ladder(extras.get("ladder"), styles),
         "sweeps": _sweeps(extras.get("sweeps"), styles),
-        "tuning": _tuning(extras.get("tuning")),
+        "tuning": _tuning(extras.get("tuning"), [env["id"] for env in envs]),
         "article_comparison": _article_comparison(all_tables),
         "provenance": {
             "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),

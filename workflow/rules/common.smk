@@ -198,6 +198,10 @@ def get_report_inputs(envs, compare=False):
             for ext in ("gif", "mp4", "json")
         ],
     }
+    # A study's section goes wherever its env is reported.
+    studies = [name for name, spec in STUDIES.items() if spec["env"] in envs]
+    inputs["tuning"] = [f"results/tuning/{name}/verdict.json" for name in studies]
+    inputs["tuning_figures"] = [f"report/figures/tuning/{name}.png" for name in studies]
     if compare:
         inputs["compare"] = [f"results/compare/{name}.csv" for name in COMPARE_TABLES]
         inputs["compare_figures"] = [
@@ -210,10 +214,6 @@ def get_report_inputs(envs, compare=False):
         inputs["sweeps"] = [f"results/sweeps/{name}.csv" for name in SWEEPS]
         inputs["sweep_figures"] = [
             f"report/figures/sweeps/{name}.png" for name in SWEEPS
-        ]
-        inputs["tuning"] = [f"results/tuning/{name}/verdict.json" for name in STUDIES]
-        inputs["tuning_figures"] = [
-            f"report/figures/tuning/{name}.png" for name in STUDIES
         ]
     return inputs
 
@@ -230,9 +230,14 @@ def get_report_extras(wildcards, input):
     options = [
         f"--{name} {parent_dirs(files)[0]}" for name, files in extras.items() if files
     ]
-    if input.tuning:  # one directory per study: their parent
-        options.append(f"--tuning {Path(parent_dirs(input.tuning)[0]).parent}")
-    return " ".join(options)
+    return " ".join([*options, get_tuning_option(wildcards, input)])
+
+
+def get_tuning_option(wildcards, input):
+    """The report's --tuning option: the studies' directories' parent, for the studies of its envs."""
+    if not input.tuning:
+        return ""
+    return f"--tuning {Path(parent_dirs(input.tuning)[0]).parent}"
 
 
 def get_final_output():

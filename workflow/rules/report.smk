@@ -31,9 +31,10 @@ rule env_report:
         runtime=10,
     params:
         summaries=get_summary_dirs,
+        tuning=get_tuning_option,
     shell:
         "python -m ppo report --summaries {params.summaries} --config {input.config} --out report/envs "
-        "--markdown {wildcards.env}.md --html '' --root ../ > {log} 2>&1"
+        "--markdown {wildcards.env}.md --html '' --root ../ {params.tuning} > {log} 2>&1"
 
 
 rule report:
