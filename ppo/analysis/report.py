@@ -239,6 +239,9 @@ def _tuning(tuning_dir: Path | None, env_ids: list[str]) -> list[dict[str, Any]]
                 "budget": f"{v['total_timesteps']:,} steps per trial and seed, tuning seeds {v['seeds']}",
                 "sampler": f"{v['sampler']}; pruner: {v['pruner']}",
                 "best": f"{v['best_value']:.1f} (trial {v['best_trial']}, mean over the tuning seeds)",
+                "base_trial": "not run to the end (pruned)"
+                if v.get("base_trial_value") is None
+                else f"{v['base_trial_value']:.1f} (the study's first trial)",
                 "tuned_label": v["tuned_label"],
                 "base_label": v["base_label"],
                 "tuned": _interval(
