@@ -164,7 +164,8 @@ def load_trials(out: Path):
 
 @pytest.mark.slow
 def test_two_workers_share_the_default_storage_without_losing_a_trial(tmp_path):
-    workers = [subprocess.Popen(tune_command(tmp_path, 6, k), stderr=subprocess.PIPE, text=True) for k in (0, 1)]
+    # Trials of a few seconds each, so that both workers are running long before the study is full.
+    workers = [subprocess.Popen(tune_command(tmp_path, 6, k, budget=4096), stderr=subprocess.PIPE, text=True) for k in (0, 1)]
     errors = [w.communicate(timeout=300)[1] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], errors
     assert not any("locked" in e for e in errors)
