@@ -217,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument(
         "--base", required=True, help="the agent (or, with --configfile, variant) whose preset the search starts from"
     )
+    tune.add_argument(
+        "--base-hyperparameters", default="{}", help="settings on top of the base's preset, as YAML (a variant's, by hand)"
+    )
+    tune.add_argument("--base-label", help="the base's display name (default the agent's or variant's label)")
     tune.add_argument("--study", required=True, type=_variant_name, help="the study's name, and the tuned variant's")
     tune.add_argument("--trials", required=True, type=_positive_int, help="finished trials the study ends with")
     tune.add_argument("--total-timesteps", required=True, type=_positive_int, help="env steps per trial and seed")
@@ -258,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument(
         "--worker", type=_non_negative_int, default=0, help="this worker's slot; a rerun of a slot retries its killed trial"
     )
+    tune.add_argument(
+        "--judging-seeds",
+        nargs="*",
+        type=_seed,
+        help="the seeds that judge (default: --configfile's), refused as tuning seeds",
+    )
+    tune.add_argument("--label", help="the tuned variant's display name in best.yaml (default 'PPO tuned (STUDY)')")
+    tune.add_argument("--colour", type=_colour, help="the tuned variant's colour in best.yaml, '#rrggbb'")
     tune.add_argument("--marker", help="write this JSON marker after the trials instead of exporting (the workflow's workers)")
     tune.add_argument("--export-only", action="store_true", help="run no trial: export the study as it is")
     tune.add_argument("--quiet", action="store_true", help="no per-trial lines")

@@ -108,7 +108,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ppo.workflow_config import judging_seeds, study_settings_from_args
 
     settings = study_settings_from_args(args)
-    check_study(settings, judging_seeds(args.configfile), where="tune")
+    check_study(settings, judging_seeds(args), where="tune")
     log = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     finished = []
     if not args.export_only:

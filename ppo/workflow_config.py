@@ -366,7 +366,11 @@ def study_arguments(config: dict[str, Any], name: str) -> str:
     """The `python -m ppo tune` options of a study's jobs, shell-quoted (a changed setting reruns the study)."""
     spec = tuning_studies(config)[name]
     settings = study_settings(config, name)
-    args = [f"--env={spec['env']}", f"--base={spec['base']}", f"--study={name}", f"--trials={spec['trials']}",
+    # The base as its registered agent and settings, and the judging seeds, spelled out: the job must not depend on
+    # which config file sits in its working directory.
+    args = [f"--env={spec['env']}", f"--base={settings.agent}", f"--study={name}", f"--trials={spec['trials']}",
+            f"--base-hyperparameters={json.dumps(settings.base_overrides, sort_keys=True)}",
+            f"--base-label={settings.base_label}", "--judging-seeds", *map(str, config["seeds"]),
             f"--total-timesteps={spec['total_timesteps']}", "--seeds", *map(str, settings.seeds),
             f"--storage={settings.storage}", f"--sampler-seed={settings.sampler_seed}",
             f"--eval-episodes={settings.eval_episodes}", f"--final-eval-episodes={settings.final_eval_episodes}",
@@ -375,11 +379,16 @@ def study_arguments(config: dict[str, Any], name: str) -> str:
             f"--fixed={json.dumps(spec.get('fixed') or {}, sort_keys=True)}"]  # fmt: skip
     if spec.get("eval_every"):
         args.append(f"--eval-every={spec['eval_every']}")
+    args += [f"--{key}={spec[key]}" for key in ("label", "colour") if spec.get(key)]
     return " ".join(shlex.quote(arg) for arg in args)
 
 
-def judging_seeds(configfile: str | Path | None) -> list[int]:
-    """The seeds of a workflow config file (none if there is no such file): tuning seeds must avoid them."""
+def judging_seeds(args) -> list[int]:
+    """The seeds that judge (`tune --judging-seeds`, else the seeds of --configfile, if it exists): tuning seeds
+    must avoid them."""
+    if args.judging_seeds is not None:
+        return list(args.judging_seeds)
+    configfile = args.configfile
     if not configfile or not Path(configfile).is_file():
         return []
     return list((yaml.safe_load(Path(configfile).read_text()) or {}).get("seeds") or [])
@@ -391,7 +400,8 @@ def study_settings_from_args(args):
 
     env_id, _ = resolve_env_id(args.env)
     env_info(env_id)
-    base, base_overrides, base_label = args.base, {}, AGENTS[args.base].label if args.base in AGENTS else args.base
+    base, base_overrides = args.base, _yaml_mapping(args.base_hyperparameters, "--base-hyperparameters")
+    base_label = args.base_label or (AGENTS[base].label if base in AGENTS else base)
     if base not in AGENTS:
         config = yaml.safe_load(Path(args.configfile).read_text()) if Path(args.configfile).is_file() else {"agents": []}
         found = variants({"agents": config.get("agents", []), "envs": {}}).get(base)
@@ -400,10 +410,11 @@ def study_settings_from_args(args):
                 f"--base={base!r} is neither a registered agent nor a variant of {args.configfile}; "
                 f"allowed: {', '.join(AGENTS)}"
             )
-        base, base_overrides, base_label = found.base, found.hyperparameters, found.label
+        base, base_overrides, base_label = found.base, {**found.hyperparameters, **base_overrides}, found.label
     options = {"sampler_seed": args.sampler_seed, "eval_episodes": args.eval_episodes, "startup_trials": args.startup_trials,
                "prune_after": args.prune_after,
                "final_eval_episodes": args.final_eval_episodes, "eval_every": args.eval_every or 0}  # fmt: skip
+    options.update({key: getattr(args, key) for key in ("label", "colour") if getattr(args, key)})
     return make_study_settings(
         args.study, env_id, base, base_overrides, base_label,
         trials=args.trials, total_timesteps=args.total_timesteps,
