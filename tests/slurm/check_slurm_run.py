@@ -17,11 +17,14 @@ log_ids = {p.stem for p in slurm_logs}
 local = re.findall(r"^localrule (\w+):", snakemake_log, flags=re.M)
 
 problems = []
-# 18 training jobs (CartPole-v1 x 4 agents, sb3-ppo included, LunarLander-v3 x 3, Hopper-v5 x 2; 2 seeds each),
-# one group job per env (aggregate, plot, rollouts, page), the comparison across envs, and the report.
-if len(set(submitted)) != 23:
+# 20 training jobs (CartPole-v1 x 5 agents, sb3-ppo and the tuning study's variant included, LunarLander-v3 x 3,
+# Hopper-v5 x 2; 2 seeds each), one group job per env (aggregate, plot, rollouts, page), the tuning study's two
+# workers (sharing one journal file), its export and its verdict, the comparison across envs, and the report.
+if len(set(submitted)) != 29:
     count = len(set(submitted))
-    problems.append(f"{count} jobs were submitted to SLURM; expected 18 training jobs, 3 group jobs, compare and the report")
+    problems.append(
+        f"{count} jobs were submitted to SLURM; expected 20 training jobs, 3 group jobs, 4 tuning jobs, compare and the report"
+    )
 if not set(submitted) <= allocated:
     problems.append(f"jobs {sorted(set(submitted) - allocated)} were never allocated by slurmctld")
 if not set(submitted) <= log_ids:
@@ -33,8 +36,10 @@ for path in ("report/README.md", "report/index.html", *(f"report/envs/{env}.md" 
     if not (work / path).is_file() or (work / path).stat().st_size == 0:
         problems.append(f"{path} is missing")
 trained = list((work / "results" / "runs").rglob("run.json"))
-if len(trained) != 18:
-    problems.append(f"{len(trained)} finished runs; expected 18")
+if len(trained) != 20:
+    problems.append(f"{len(trained)} finished runs; expected 20")
+if not (work / "results" / "tuning" / "cartpole-study" / "best.yaml").is_file():
+    problems.append("the tuning study's best.yaml is missing")
 groups = [p for p in slurm_logs if "group" in str(p)]
 print(f"{len(submitted)} SLURM jobs ({len(groups)} group jobs), all allocated by slurmctld, {len(slurm_logs)} SLURM logs")
 if problems:
