@@ -82,7 +82,9 @@ SB3_MODEL_AGENTS = _agents_leaving("model.zip")
 def run_files(env, agent, seed):
     names = ["episodes.csv", "evals.csv", "run.json"]
     names += REGISTRY[BASES[agent]].actor_files
-    return [f"{RUN_DIR.format(env=env, agent=agent, seed=seed)}/{name}" for name in names]
+    return [
+        f"{RUN_DIR.format(env=env, agent=agent, seed=seed)}/{name}" for name in names
+    ]
 
 
 def get_env_runs(env):
