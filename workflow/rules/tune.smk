@@ -58,6 +58,9 @@ rule tuning_report:
         figure="report/figures/tuning/{study}.png",
     log:
         "logs/tuning/{study}/report.log",
+    # With its env's summary and page: the page shows the verdict, and the verdict reads the summary.
+    group:
+        "report"
     conda:
         "../../environment.yml"
     threads: 1
