@@ -185,3 +185,22 @@ def test_a_sweep_expands_to_one_readable_variant_per_grid_point():
     assert names == expected
     assert set(names) <= set(env_agents(config, "CartPole-v1")) and not set(names) & set(env_agents(config, "LunarLander-v3"))
     assert variants(config)["lr-learning_rate0.001-n_epochs4"].label == "lr: learning_rate=0.001, n_epochs=4"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.update(seeds=[0, 1000]), "tuning.studies.cartpole-study.seeds: [0] are also the config's seeds"),
+        (lambda s: s.update(space={"learning_rat": {"low": 1e-4, "high": 1e-3}}),
+         "tuning.studies.cartpole-study.space.learning_rat: unknown hyperparameter 'learning_rat'"),
+        (lambda s: s.update(storage="redis://localhost/0"), "storage 'redis://localhost/0': unknown scheme 'redis'"),
+        (lambda s: s.update(env="Pendulum-v1"), "tuning.studies.cartpole-study.env='Pendulum-v1' is not in envs"),
+        (lambda s: s.update(base="sb3-ppo"), "tuning.studies.cartpole-study.base='sb3-ppo' cannot be tuned"),
+    ],
+)  # fmt: skip
+def test_a_bad_tuning_study_is_refused_before_any_job_in_one_line(change, message):
+    config = load("smoke.yaml")
+    change(config["tuning"]["studies"]["cartpole-study"])
+    with pytest.raises(ConfigError) as refused:
+        check_config(config)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
