@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds",
         nargs="+",
         type=_seed,
-        default=[1000, 1001],
+        default=None,
         help="tuning seeds, disjoint from the config's (default 1000 1001)",
     )
     tune.add_argument("--out", required=True, help="directory for best.yaml, trials.csv, importances.csv, study.json")

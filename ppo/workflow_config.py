@@ -64,7 +64,6 @@ class Variant:
     sweep: str | None = None  # the sweep that generated it, and its grid point
     grid_point: dict[str, Any] | None = None
     envs: tuple[str, ...] | None = None  # a sweep's or study's envs; None = wherever the agent list says
-    tuned_by: str | None = None  # the tuning study whose best.yaml holds its hyperparameters
 
 
 _VARIANTS_CACHE: dict[int, tuple[str, dict[str, Variant]]] = {}
@@ -130,21 +129,15 @@ def _build_variants(config: dict[str, Any]) -> dict[str, Variant]:
         where = f"tuning.studies.{name}"
         if name in AGENTS or name in out:
             raise ConfigError(f"{where}: name {name!r} is already taken; allowed: a name no other agent or variant has")
-        base_agent_name, _ = _study_base(config, name)
         out[name] = Variant(
             name=name,
-            base=base_agent_name,
+            base=_study_base(name, spec, out)[0],
             label=str(spec.get("label") or f"PPO tuned ({name})"),
             colour=str(spec.get("colour", VARIANT_COLOURS[i % len(VARIANT_COLOURS)])),
             hyperparameters={},  # known once the study has run: results/tuning/<name>/best.yaml
             envs=(spec["env"],),
-            tuned_by=name,
         )
     return out
-
-
-def _base_label(config: dict[str, Any], base: str, known: dict[str, Variant]) -> str:
-    return known[base].label if base in known else (AGENTS[base].label if base in AGENTS else base)
 
 
 def agent_names(config: dict[str, Any]) -> list[str]:
@@ -311,18 +304,18 @@ def tuning_studies(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return dict((config.get("tuning") or {}).get("studies") or {})
 
 
-def _study_base(config: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
-    """The registered agent a study trains and the hyperparameters its base carries (a variant's, or none)."""
-    base = tuning_studies(config)[name]["base"]
+def _study_base(name: str, spec: dict[str, Any], known: dict[str, Variant]) -> tuple[str, dict[str, Any], str]:
+    """(the registered agent a study trains, the hyperparameters its base carries, the base's label): its base is
+    a registered agent or one of the `known` variants."""
+    base = spec["base"]
     if base in AGENTS:
-        return base, {}
-    found = {e_name: spec for e in config["agents"] if isinstance(e, dict) for e_name, spec in e.items()}.get(base)
-    if not isinstance(found, dict) or found.get("base") not in AGENTS:
-        raise ConfigError(
-            f"tuning.studies.{name}.base={base!r} is neither a registered agent nor a variant of `agents:`; "
-            f"allowed: {', '.join(AGENTS)} or a variant's name"
-        )
-    return found["base"], dict(found.get("hyperparameters") or {})
+        return base, {}, AGENTS[base].label
+    if base in known:
+        return known[base].base, dict(known[base].hyperparameters), known[base].label
+    raise ConfigError(
+        f"tuning.studies.{name}.base={base!r} is neither a registered agent nor a variant of `agents:`; "
+        f"allowed: {', '.join(AGENTS)} or a variant's name"
+    )
 
 
 def study_settings(config: dict[str, Any], name: str):
@@ -330,7 +323,7 @@ def study_settings(config: dict[str, Any], name: str):
     from ppo.tuning import make_study_settings
 
     spec = tuning_studies(config)[name]
-    agent, base_overrides = _study_base(config, name)
+    agent, base_overrides, base_label = _study_base(name, spec, variants(config))
     options = {key: spec[key] for key in ("sampler_seed", "eval_every", "eval_episodes", "final_eval_episodes",
                                           "startup_trials", "prune_after", "label", "colour") if key in spec}  # fmt: skip
     return make_study_settings(
@@ -338,11 +331,11 @@ def study_settings(config: dict[str, Any], name: str):
         spec["env"],
         agent,
         base_overrides,
-        _base_label(config, spec["base"], {}),
+        base_label,
         trials=spec["trials"],
         total_timesteps=spec["total_timesteps"],
         storage=spec.get("storage") or f"{TUNING_DIR}/{name}/study.journal",
-        seeds=tuple(spec.get("seeds", (1000, 1001))),
+        **({"seeds": tuple(spec["seeds"])} if "seeds" in spec else {}),  # else make_study_settings's default
         space=spec.get("space"),
         fixed=spec.get("fixed"),
         where=f"tuning.studies.{name}",
@@ -418,7 +411,8 @@ def study_settings_from_args(args):
     return make_study_settings(
         args.study, env_id, base, base_overrides, base_label,
         trials=args.trials, total_timesteps=args.total_timesteps,
-        storage=args.storage or str(Path(args.out) / "study.journal"), seeds=tuple(args.seeds),
+        storage=args.storage or str(Path(args.out) / "study.journal"),
+        **({"seeds": tuple(args.seeds)} if args.seeds else {}),  # else make_study_settings's default
         space=_yaml_mapping(args.space, "--space"), fixed=_yaml_mapping(args.fixed, "--fixed"), where="tune", **options,
     )  # fmt: skip
 

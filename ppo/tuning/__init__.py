@@ -38,7 +38,6 @@ def make_study_settings(
 ) -> StudySettings:
     """A study's settings from config-shaped values; `base` is a registered agent (a variant base passes its
     agent and its hyperparameters as base_overrides). Space errors are ConfigErrors naming `where`."""
-    extra = {key: options.pop(key) for key in ("label", "colour") if key in options}
     return StudySettings(
         name=name,
         env_id=env_id,
@@ -50,6 +49,5 @@ def make_study_settings(
         space=build_space(space, fixed, where),
         storage=storage,
         base_label=base_label,
-        extra=extra,
         **options,
     )

@@ -19,15 +19,13 @@ from ppo.run.atomic import write_json, write_text
 from ppo.tuning.space import describe
 from ppo.tuning.study import StudySettings, open_study
 
-TRIAL_COLUMNS = ("number", "state", "value", "seconds", "worker", "retry_of")
-
 
 def tuned_variant(settings: StudySettings, best_hyperparameters: dict[str, Any]) -> dict[str, Any]:
     hyperparameters = {**settings.base_overrides, **best_hyperparameters}
     hyperparameters.pop("total_timesteps", None)
-    entry = {"base": settings.agent, "label": settings.extra.get("label") or f"PPO tuned ({settings.name})"}
-    if settings.extra.get("colour"):
-        entry["colour"] = settings.extra["colour"]
+    entry = {"base": settings.agent, "label": settings.label or f"PPO tuned ({settings.name})"}
+    if settings.colour:
+        entry["colour"] = settings.colour
     entry["hyperparameters"] = hyperparameters
     return {settings.name: entry}
 

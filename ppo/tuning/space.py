@@ -200,15 +200,17 @@ def base_point(space: SearchSpace, base: dict[str, Any], continuous: bool) -> di
     value outside a float range is moved to the nearer end (an entropy coefficient of 0 to 1e-8); a categorical
     value that is not a choice is left for the sampler."""
     point: dict[str, Any] = {}
-    defaults = {key: getattr(Hyperparameters, key) for key in Hyperparameters.__dataclass_fields__}
+
+    def setting(key: str) -> Any:  # the base's value, else the Hyperparameters default, as fit_constraints reads it
+        return base.get(key, getattr(Hyperparameters, key, None))
+
     for key, d in space.for_env(continuous).items():
         if key == NORMALIZE:
-            value = bool(base.get("normalize_observation", defaults["normalize_observation"]))
+            value = bool(setting("normalize_observation"))
         elif key == "net_arch":
-            arch = tuple(base.get("net_arch", defaults["net_arch"]))
-            value = next((name for name, sizes in NET_ARCHS.items() if sizes == arch), None)
+            value = next((name for name, sizes in NET_ARCHS.items() if sizes == tuple(setting("net_arch"))), None)
         else:
-            value = base.get(key, defaults.get(key))
+            value = setting(key)
         if value is None:
             continue
         if d.kind == "categorical":

@@ -19,7 +19,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,7 +56,8 @@ class StudySettings:
     startup_trials: int = 5  # trials before the pruner may prune (and TPE's random start, twice this)
     prune_after: float = 1 / 3  # share of the first seed's budget before a trial may be pruned
     base_label: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)  # label/colour of the tuned variant
+    label: str | None = None  # the tuned variant's display name and colour (None: a default / a palette's)
+    colour: str | None = None
 
     @property
     def evaluation(self) -> EvalSettings:
@@ -169,11 +170,14 @@ def _age_seconds(trial) -> float:
     return (datetime.datetime.now() - start).total_seconds() if start else 0.0
 
 
-FINISHED_NAMES = ("COMPLETE", "PRUNED")
-
-
 def _counts_towards_total(trial) -> bool:
-    return trial.state.name in (*FINISHED_NAMES, "RUNNING", "WAITING")
+    """Finished, running or queued: a trial that is, or will be, one of the study's."""
+    return trial.state.name in ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
+
+
+def _queue_retry(study: optuna.Study, trial) -> None:
+    """Queue a trial's settings again (its run was stopped from outside: a kill, a preemption)."""
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
 
 
 def recover_killed_trials(study: optuna.Study, worker: int) -> list[int]:
@@ -197,7 +201,7 @@ def recover_killed_trials(study: optuna.Study, worker: int) -> list[int]:
             continue
         study._storage.set_trial_user_attr(trial._trial_id, "failed_because", "its worker was killed")
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+        _queue_retry(study, trial)
         recovered.append(trial.number)
     return recovered
 
@@ -262,7 +266,7 @@ def run_worker(settings: StudySettings, worker: int = 0, log: Callable[[str], No
             log(f"trial {trial.number}: pruned ({pruned}) after {time.perf_counter() - started:.0f} s")
         except (KeyboardInterrupt, SystemExit):  # stopped from outside (SIGTERM: preemption): run it again later
             study.tell(trial, state=TrialState.FAIL)
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+            _queue_retry(study, trial)
             raise
         except BaseException:  # a bug or a broken env: the job fails and says why
             study.tell(trial, state=TrialState.FAIL)

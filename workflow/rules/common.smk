@@ -21,6 +21,7 @@ from ppo.workflow_config import (
     rollout_agents,
     schema_error_line,
     study_arguments,
+    study_settings,
     train_arguments,
     tuning_studies,
     variants,
@@ -144,9 +145,9 @@ def get_study_workers(wildcards):
 def tuning_runtime_minutes(wildcards):
     """SLURM runtime of a worker: its share of the study's trials, every trial at its full budget on every
     tuning seed, at the registry's conservative speed, plus 10 minutes."""
-    spec = STUDIES[wildcards.study]
-    steps = spec["total_timesteps"] * len(spec.get("seeds", (1000, 1001)))
-    per_worker = math.ceil(spec["trials"] / spec.get("workers", 1)) + 1
+    settings = study_settings(config, wildcards.study)
+    steps = settings.total_timesteps * len(settings.seeds)
+    per_worker = math.ceil(settings.trials / len(get_study_workers(wildcards))) + 1
     speed = REGISTRY[BASES[wildcards.study]].steps_per_second
     return 10 + math.ceil(per_worker * steps / speed / 60)
 
