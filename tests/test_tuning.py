@@ -232,3 +232,21 @@ def test_the_base_is_the_studys_first_point_where_the_space_can_express_it():
     assert point["n_steps"] == 256 and point["one_minus_gamma"] == pytest.approx(0.01) and point["net_arch"] == "small"
     assert point["ent_coef"] == 1e-8 and point["normalize"] is True  # 0 moved to the range's end
     assert "n_steps" not in base_point(build_space(), {"n_steps": 100}, continuous=False)  # not a choice: sampled
+
+
+def test_a_trial_asked_once_the_study_is_full_is_surplus_and_never_runs(tmp_path):
+    """Workers asking at once: trials numbered beyond the study's total (finished, running or queued ones before
+    them) end unrun, marked surplus, so the study ends with exactly its number of trials."""
+    import os
+    import socket
+
+    settings = tiny_settings(tmp_path, trials=2)
+    study = optuna.create_study(study_name="tiny", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(settings.storage)), direction="maximize")  # fmt: skip
+    for _ in range(2):  # another live worker's two running trials fill the study
+        running = study.ask()
+        for key, value in {"worker": 0, "host": socket.gethostname(), "pid": os.getpid()}.items():
+            running.set_user_attr(key, value)
+    assert run_worker(settings, worker=1, log=lambda line: None) == []
+    trials = load_trials(tmp_path)
+    assert [t.state.name for t in trials] == ["RUNNING", "RUNNING", "FAIL"] and trials[2].user_attrs["surplus"] is True
