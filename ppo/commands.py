@@ -56,7 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "tuned_preset": tuned,
         "hyperparameters": hp.to_dict(),
-        "evaluation": {**evaluation.__dict__, "seed_base": EVAL_SEED_BASE},
+        "evaluation": {**evaluation.__dict__, "seed_base": EVAL_SEED_BASE, "policy": info.evaluation_policy},
         "solved_threshold": evaluation.threshold,
     }
     if args.variant:
@@ -72,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_json = write_run(args.out, result, meta)
     checkpoints.remove()  # the run is complete: run.json is written
     final = run_json["final_eval"]
-    returns = f"final greedy return {final['mean_return']:.1f} ± {final['std_return']:.1f} over {final['episodes']} episodes"
+    returns = f"final {info.evaluation_policy} return {final['mean_return']:.1f} ± {final['std_return']:.1f} over {final['episodes']} episodes"
     speed = (
         f"{run_json['total_steps']} steps in {run_json['train_seconds']:.1f} s ({run_json['steps_per_second']:.0f} steps/s)"
     )
@@ -140,14 +140,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(
             f"{args.run} is a run of {agent.name}, which saves no model; only runs that saved a model can be evaluated"
         )
-    act = agent.greedy_policy(args.run, info, run["seed"])
+    act = agent.evaluation_policy(args.run, info, run["seed"])
     evaluator = Evaluator(env_id, min(args.episodes, 20))
     episodes = evaluator.run(act, args.episodes)
     evaluator.close()
     if args.out:
         rows = [(k, float(r), int(n)) for k, (r, n) in enumerate(zip(episodes.returns, episodes.lengths))]
         write_csv(Path(args.out), rows, ("episode", "return", "length"))
-    print(json.dumps({"env": env_id, "run": str(args.run), **summarize_returns(episodes.returns)}))
+    print(json.dumps({"env": env_id, "run": str(args.run), **summarize_returns(episodes)}))
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +55,12 @@ class Hyperparameters:
     normalize_reward: bool = field(
         default=False, metadata=_help("rewards divided by the running std of the discounted return, clipped to +-10")
     )
-    total_timesteps: int = field(default=100_000, metadata=_help("env steps to train for (all envs together)"))
+    total_timesteps: int = field(
+        default=100_000, metadata=_help("env steps to train for (all envs together; Atari: agent steps of 4 frames)")
+    )
+    device: str = field(
+        default="cpu", metadata=_help("torch device of image (CNN) policies: cpu | cuda | cuda:N | mps (vector policies: cpu)")
+    )
     # Ablation switches: implementation details, each on (correct) by default; off reproduces a known mistake
     # (the article's among them: ppo/agents/article.py). Each lives in one `if` where the detail is applied.
     adam_eps: float = field(
@@ -176,6 +182,7 @@ def _check_ranges(hp: Hyperparameters) -> None:
     need(hp.vf_coef > 0, "vf_coef", "> 0")
     need(hp.max_grad_norm is None or hp.max_grad_norm > 0, "max_grad_norm", "> 0 or null")
     need(hp.activation in ("tanh", "relu", "identity"), "activation", "tanh | relu | identity")
+    need(re.fullmatch(r"cpu|cuda(:\d+)?|mps", hp.device) is not None, "device", "cpu | cuda | cuda:N | mps")
     need(hp.adam_eps > 0, "adam_eps", "> 0")
     need(1 <= hp.batch_size <= hp.rollout_size, "batch_size", f"1 .. n_envs * n_steps = {hp.rollout_size}")
     need(hp.total_timesteps >= hp.rollout_size, "total_timesteps", f">= one rollout, n_envs * n_steps = {hp.rollout_size}")

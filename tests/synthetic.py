@@ -18,8 +18,12 @@ def write_run(root: Path, env: str, agent: str, seed: int, final: list[float], s
     run.mkdir(parents=True)
     episodes = [(i, 100 * (i + 1), 0.1 * i, float(10 + i + seed), 10 + i) for i in range(5)]
     pd.DataFrame(episodes, columns=list(EPISODE_COLUMNS)).to_csv(run / "episodes.csv", index=False)
-    evals = [("periodic", step, step / 1000, k, float(step / 10 + k + seed), 20) for step in (0, 2000, 4000) for k in range(2)]
-    evals += [("final", 4000, 4.0, k, float(r), 30) for k, r in enumerate(final)]
+    evals = [
+        ("periodic", step, step / 1000, k, float(step / 10 + k + seed), 20, False)
+        for step in (0, 2000, 4000)
+        for k in range(2)
+    ]
+    evals += [("final", 4000, 4.0, k, float(r), 30, False) for k, r in enumerate(final)]
     pd.DataFrame(evals, columns=list(EVAL_COLUMNS)).to_csv(run / "evals.csv", index=False)
     meta = {
         "env": env,

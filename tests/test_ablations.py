@@ -36,7 +36,7 @@ def test_truncation_as_termination_drops_the_bootstrap():
 
 
 def test_no_bootstrap_at_the_rollout_end_zeroes_the_last_steps_advantage():
-    buffer = RolloutBuffer(2, 1, obs_dim=1)
+    buffer = RolloutBuffer(2, 1, obs_shape=1)
     fill(buffer, column(1, 1), column(0, 0), column(0, 0, dtype=bool), column(0, 0, dtype=bool), column(1, 1, dtype=bool))
     buffer.compute_returns_and_advantage(np.array([10.0]), gamma=0.5, gae_lambda=1.0)
     np.testing.assert_allclose(buffer.advantages[:, 0], [1 + 0.5 * 6.0, 1 + 0.5 * 10.0])  # bootstrapped from V = 10

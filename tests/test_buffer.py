@@ -27,7 +27,7 @@ def column(*xs, dtype=np.float32):
 def example_rollout() -> RolloutBuffer:
     """One env, five steps: t0 r=2 V=2 -> t1 r=1 V=2 terminated -> t2 autoreset -> t3 r=1 V=2 truncated -> t4
     autoreset (V(final obs)=4). Also used by tests/test_ablations.py."""
-    buffer = RolloutBuffer(5, 1, obs_dim=1)
+    buffer = RolloutBuffer(5, 1, obs_shape=1)
     fill(
         buffer,
         rewards=column(2, 1, 0, 1, 0),
@@ -56,7 +56,7 @@ def test_gae_hand_computed_with_termination_truncation_and_autoreset_steps():
 
 
 def test_truncation_on_the_last_step_bootstraps_from_last_values():
-    buffer = RolloutBuffer(1, 2, obs_dim=1)
+    buffer = RolloutBuffer(1, 2, obs_shape=1)
     fill(
         buffer,
         rewards=np.array([[1.0, 1.0]], dtype=np.float32),
@@ -102,7 +102,7 @@ def test_gae_matches_reference_loops(lam):
     valid[1:] = ~ended[:-1]  # NEXT_STEP: the step after an episode's end is an autoreset step
     rewards[~valid] = 0.0
     last_values = rng.normal(size=n_envs).astype(np.float32)
-    buffer = RolloutBuffer(n_steps, n_envs, obs_dim=1)
+    buffer = RolloutBuffer(n_steps, n_envs, obs_shape=1)
     fill(buffer, rewards, values, terminated, truncated, valid)
     buffer.compute_returns_and_advantage(last_values, gamma=0.97, gae_lambda=lam)
     expected = reference_gae(rewards, values, terminated, truncated, valid, last_values, 0.97, lam)
@@ -114,7 +114,7 @@ def test_gae_matches_reference_loops(lam):
 
 
 def test_get_flattens_into_new_tensors_without_touching_storage():
-    buffer = RolloutBuffer(3, 2, obs_dim=1)
+    buffer = RolloutBuffer(3, 2, obs_shape=1)
     ones = np.ones((3, 2), dtype=bool)
     fill(buffer, np.ones((3, 2), np.float32), np.zeros((3, 2)), ~ones, ~ones, ones)
     buffer.compute_returns_and_advantage(np.zeros(2), 0.9, 0.9)

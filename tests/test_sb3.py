@@ -85,7 +85,7 @@ def test_same_seed_gives_identical_logs_and_the_saved_model_replays_the_final_ev
     assert set(evals["phase"]) == {"periodic", "final"} and evals["step"].iloc[0] == 0
     # A run without normalization still leaves its statistics file, holding None (the workflow declares it).
     assert pickle.loads((tmp_path / "a" / "vec_normalize.pkl").read_bytes()) is None
-    replay = get_agent("sb3-ppo").greedy_policy(tmp_path / "a", env_info("CartPole-v1"), seed=3)
+    replay = get_agent("sb3-ppo").evaluation_policy(tmp_path / "a", env_info("CartPole-v1"), seed=3)
     evaluator = Evaluator("CartPole-v1", 5)
     np.testing.assert_array_equal(evaluator.run(replay, 5).returns, evals[evals["phase"] == "final"]["return"].to_numpy())
     evaluator.close()
@@ -110,14 +110,14 @@ def test_normalized_run_logs_raw_rewards_and_reloads_its_statistics(tmp_path, mo
     write_run(tmp_path, result, {"agent": "sb3-ppo"})
     assert {"model.zip", "vec_normalize.pkl"} <= {p.name for p in tmp_path.iterdir()}
     evaluator = Evaluator("Pendulum-v1", 3)
-    replay = sb3_agent.saved_greedy_policy(tmp_path, env_info("Pendulum-v1"), 0)
+    replay = sb3_agent.saved_evaluation_policy(tmp_path, env_info("Pendulum-v1"), 0)
     # Equal to float32 rounding (SB3's reloaded policy can round a last bit differently over 200 steps).
     np.testing.assert_allclose(evaluator.run(replay, 3).returns, result.final_eval.returns, rtol=1e-7)
     evaluator.close()
     # Without its statistics the run is broken: refused in one line naming the file, never evaluated unnormalized.
     (tmp_path / "vec_normalize.pkl").unlink()
     with pytest.raises(FileNotFoundError, match=r"vec_normalize\.pkl is missing.*normalization statistics") as refused:
-        sb3_agent.saved_greedy_policy(tmp_path, env_info("Pendulum-v1"), 0)
+        sb3_agent.saved_evaluation_policy(tmp_path, env_info("Pendulum-v1"), 0)
     assert "\n" not in str(refused.value)
 
 

@@ -10,7 +10,8 @@ from test_train import QUIET, logs_without_wall_clock, train_cli
 
 import ppo.agents.ppo.train
 from ppo.agents.ppo.buffer import RolloutBuffer
-from ppo.agents.ppo.policy import NumpyActorCritic, load_policy
+from ppo.agents.ppo.networks import load_policy
+from ppo.agents.ppo.policy import NumpyActorCritic
 from ppo.cli import main
 from ppo.config import Hyperparameters
 from ppo.envs import env_info

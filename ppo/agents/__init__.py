@@ -84,8 +84,8 @@ class Agent:
         """The agent's trainer function (imported on first use)."""
         return _load(self.trainer)
 
-    def greedy_policy(self, run_dir: str | Path, info: EnvInfo, seed: int) -> PolicyFn:
-        """The policy that evaluation scores and videos show: the saved model's greedy actions."""
+    def evaluation_policy(self, run_dir: str | Path, info: EnvInfo, seed: int) -> PolicyFn:
+        """The policy that evaluation scores and videos show (greedy, or stochastic on pixels: EnvInfo.evaluation_policy)."""
         return _load(self.actor)(run_dir, info, seed)
 
 
@@ -102,7 +102,7 @@ def _ppo_agent(name: str, label: str, colour: str, description: str, steps_per_s
         colour=colour,
         description=description,
         trainer="ppo.agents.ppo.train:train_ppo",
-        actor="ppo.agents.ppo.policy:saved_greedy_policy",
+        actor="ppo.agents.ppo.networks:saved_evaluation_policy",
         model_file="model.pt",
         resumable=True,
         steps_per_second=steps_per_second,
@@ -158,7 +158,7 @@ AGENTS: dict[str, Agent] = {
             colour="#c44e52",
             description="Stable-Baselines3's PPO with rl-baselines3-zoo's settings (the peer of ppo-zoo)",
             trainer="ppo.agents.sb3:train_sb3",
-            actor="ppo.agents.sb3:saved_greedy_policy",
+            actor="ppo.agents.sb3:saved_evaluation_policy",
             model_file="model.zip",
             resumable=False,
             steps_per_second=700,
@@ -190,7 +190,10 @@ def preset_for(agent: str, env_id: str) -> tuple[dict[str, Any], bool]:
         return dict(table[env_id]), True
     from ppo.envs import env_info  # here, not at the top: listing agents must not import Gymnasium
 
-    default = "default-continuous" if "default-continuous" in table and env_info(env_id).continuous else "default"
+    info = env_info(env_id)
+    if info.atari and "atari" in table:
+        return dict(table["atari"]), True
+    default = "default-continuous" if "default-continuous" in table and info.continuous else "default"
     return dict(table[default]), False
 
 

@@ -37,7 +37,7 @@ def run_random(
     info = env_info(env_id)
     envs = make_vec_env(env_id, hp.n_envs)
     evaluator = Evaluator(env_id, evaluation.width)
-    log = RunLog(hp.n_envs, evaluator, evaluation, progress)
+    log = RunLog(hp.n_envs, evaluator, evaluation, progress, whole_games=info.atari)
     act_train = uniform_random_policy(info, seed)
     act_eval = uniform_random_policy(info, seed + 1_000_003)
 
@@ -47,9 +47,9 @@ def run_random(
     log.start(act_eval)
     for _ in range(hp.n_iterations):
         for _ in range(hp.n_steps):
-            obs, rewards, terminated, truncated, _ = envs.step(act_train(obs))
+            obs, rewards, terminated, truncated, infos = envs.step(act_train(obs))
             step += hp.n_envs
-            log.track(rewards, terminated, truncated, valid, step)
+            log.track(rewards, terminated, truncated, valid, step, infos)
             valid = ~(terminated | truncated)
         log.end_iteration(step, act_eval)
     envs.close()

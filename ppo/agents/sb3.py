@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ppo.config import ConfigError, Hyperparameters
-from ppo.envs import EnvInfo
+from ppo.envs import EnvInfo, env_info, make_env
 from ppo.run.evaluate import Evaluator, PolicyFn
 from ppo.run.log import EvalSettings, Progress, RunLog, RunResult
 from ppo.run.seeding import seed_single_threaded
@@ -78,12 +78,19 @@ def build_model(env_id: str, hp: Hyperparameters, seed: int):
     from stable_baselines3.common.vec_env import VecNormalize
 
     check_settings(hp)
-    # render_mode=None: SB3's make_vec_env otherwise passes rgb_array and renders every step (slower: docs/speed.md).
-    envs = make_vec_env(env_id, n_envs=hp.n_envs, seed=seed, env_kwargs={"render_mode": None})
+    pixels = env_info(env_id).pixels
+    if pixels:
+        # Images: our preprocessed env (pixels.py: the same frames, lives and clipped rewards as ours; SB3's
+        # AtariWrapper does the same steps) under SB3's own vector env, and SB3's CnnPolicy (the Nature CNN).
+        envs = make_vec_env(lambda: make_env(env_id, training=True), n_envs=hp.n_envs, seed=seed)
+    else:
+        # render_mode=None: SB3's make_vec_env otherwise passes rgb_array and renders every step (slower: docs/speed.md).
+        envs = make_vec_env(env_id, n_envs=hp.n_envs, seed=seed, env_kwargs={"render_mode": None})
     if hp.normalize_observation or hp.normalize_reward:  # the zoo's `normalize: true`
         envs = VecNormalize(envs, norm_obs=hp.normalize_observation, norm_reward=hp.normalize_reward, gamma=hp.gamma)
+    network = {"net_arch": {"pi": list(hp.net_arch), "vf": list(hp.net_arch)}} if not pixels else {}
     model = PPO(
-        "MlpPolicy",
+        "CnnPolicy" if pixels else "MlpPolicy",
         envs,
         learning_rate=shifted_schedule(hp.learning_rate_at, hp),
         n_steps=hp.n_steps,
@@ -98,7 +105,7 @@ def build_model(env_id: str, hp: Hyperparameters, seed: int):
         # SB3 always clips; an infinite norm clips nothing (our max_grad_norm: null).
         max_grad_norm=hp.max_grad_norm if hp.max_grad_norm is not None else float("inf"),
         policy_kwargs={
-            "net_arch": {"pi": list(hp.net_arch), "vf": list(hp.net_arch)},
+            **network,
             "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "identity": torch.nn.Identity}[hp.activation],
             "optimizer_kwargs": {"eps": hp.adam_eps},
             "ortho_init": hp.ortho_init,
@@ -113,14 +120,16 @@ def build_model(env_id: str, hp: Hyperparameters, seed: int):
     return model
 
 
-def greedy_policy(model, normalizer=None) -> PolicyFn:
+def evaluation_policy(model, info: EnvInfo, normalizer=None) -> PolicyFn:
     """SB3's deterministic actions (the Gaussian's mean clipped to the bounds, or the argmax) on raw
-    observations: the normalizer's statistics are applied first, as SB3's own evaluation does."""
+    observations, or its samples on pixels (EnvInfo.evaluation_policy): the normalizer's statistics are applied
+    first, as SB3's own evaluation does."""
+    deterministic = info.evaluation_policy == "greedy"
 
     def act(obs: np.ndarray) -> np.ndarray:
         if normalizer is not None:
             obs = normalizer.normalize_obs(obs)
-        return model.predict(obs, deterministic=True)[0]
+        return model.predict(obs, deterministic=deterministic)[0]
 
     return act
 
@@ -146,13 +155,30 @@ def _logging_callback(log: RunLog, act: PolicyFn, hp: Hyperparameters):
             rewards = normalizer.get_original_reward() if normalizer is not None else self.locals["rewards"]
             dones = self.locals["dones"]
             # SB3's vector env resets within the step (the final obs goes to info), so every step is valid.
-            truncated = np.array([info.get("TimeLimit.truncated", False) for info in self.locals["infos"]])
+            infos = self.locals["infos"]
+            truncated = np.array([info.get("TimeLimit.truncated", False) for info in infos])
             log.track(
-                np.asarray(rewards, dtype=np.float64), dones & ~truncated, dones & truncated, self.valid, self.num_timesteps
+                np.asarray(rewards, dtype=np.float64),
+                dones & ~truncated,
+                dones & truncated,
+                self.valid,
+                self.num_timesteps,
+                games(infos),
             )
             return True
 
     return RunLogCallback()
+
+
+def games(infos: list[dict]) -> dict | None:
+    """Whole Atari games ended this step (pixels.GameScore), in a Gymnasium vector env's info layout, or None."""
+    ended = np.array(["game_score" in info for info in infos])
+    if not ended.any():
+        return None
+    return {
+        "_game_score": ended,
+        **{key: np.array([info.get(key, 0) for info in infos]) for key in ("game_score", "game_length")},
+    }
 
 
 def last_update(model) -> dict[str, float] | None:
@@ -171,8 +197,8 @@ def train_sb3(
     model = build_model(env_id, hp, seed)
     normalizer = model.get_vec_normalize_env()
     evaluator = Evaluator(env_id, evaluation.width)
-    log = RunLog(hp.n_envs, evaluator, evaluation, progress)
-    act = greedy_policy(model, normalizer)
+    log = RunLog(hp.n_envs, evaluator, evaluation, progress, whole_games=env_info(env_id).atari)
+    act = evaluation_policy(model, env_info(env_id), normalizer)
     model.learn(total_timesteps=hp.trained_timesteps, callback=_logging_callback(log, act, hp))
     log.end_iteration(model.num_timesteps, act, last_update(model))
     result = log.finish(act)
@@ -190,7 +216,7 @@ def _model_bytes(model) -> bytes:
     return buffer.getvalue()
 
 
-def saved_greedy_policy(run_dir: str | Path, info: EnvInfo, seed: int) -> PolicyFn:
+def saved_evaluation_policy(run_dir: str | Path, info: EnvInfo, seed: int) -> PolicyFn:
     """The registry's `actor` of sb3-ppo: model.zip (and vec_normalize.pkl) of a finished run."""
     from stable_baselines3 import PPO
 
@@ -201,11 +227,11 @@ def saved_greedy_policy(run_dir: str | Path, info: EnvInfo, seed: int) -> Policy
     model = PPO.load(path, device="cpu")
     expected = info.n_actions if not info.continuous else info.action_dim
     got = model.action_space.n if hasattr(model.action_space, "n") else model.action_space.shape[0]
-    if model.observation_space.shape != (info.obs_dim,) or got != expected:
+    if model.observation_space.shape != info.obs_shape or got != expected:
         raise ValueError(
             f"{path} was trained for {model.observation_space} -> {model.action_space}, not this env ({info.action_text})"
         )
-    return greedy_policy(model, _load_normalizer(run_dir / NORMALIZER_FILE))
+    return evaluation_policy(model, info, _load_normalizer(run_dir / NORMALIZER_FILE))
 
 
 def _load_normalizer(path: Path) -> Any:

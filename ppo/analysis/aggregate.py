@@ -27,7 +27,7 @@ class Runs:
     runs:     env, agent, seed, total_steps, train_seconds, eval_seconds, wall_seconds, steps_per_second,
               steps_to_threshold, seconds_to_threshold, solved_threshold, final_mean, final_std
     episodes: env, agent, seed, episode, step, wall_s, return, length     (training episodes)
-    evals:    env, agent, seed, phase, step, wall_s, episode, return, length  (every evaluation episode)
+    evals:    env, agent, seed, phase, step, wall_s, episode, return, length, truncated  (every evaluation episode)
     run_jsons: each run's run.json, in the order given
     """
 

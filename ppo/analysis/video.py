@@ -67,7 +67,7 @@ def record_episode(env_id: str, act: PolicyFn) -> Recording:
 
 def agent_policy(env_id: str, agent: str, run_dir: str | Path, seed: int) -> PolicyFn:
     """The greedy policy of a finished run (uniform random actions for the random agent)."""
-    return get_agent(agent).greedy_policy(run_dir, env_info(env_id), seed)
+    return get_agent(agent).evaluation_policy(run_dir, env_info(env_id), seed)
 
 
 def write_mp4(path: str | Path, recording: Recording) -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from ppo.run.atomic import atomic_path, write_json
+from ppo.run.evaluate import EvalEpisodes
 from ppo.run.log import EPISODE_COLUMNS, EVAL_COLUMNS, RunResult
 from ppo.run.provenance import git_commit, host, versions
 
@@ -40,8 +41,16 @@ def write_csv(path: Path, rows: list[tuple], columns: tuple[str, ...]) -> None:
         pd.DataFrame(rows, columns=list(columns)).to_csv(tmp, index=False)
 
 
-def summarize_returns(returns: np.ndarray) -> dict[str, Any]:
-    return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": int(len(returns))}
+def summarize_returns(episodes: EvalEpisodes) -> dict[str, Any]:
+    """run.json's final evaluation; truncated_episodes counts episodes cut by a time limit (on Atari, games
+    that ran to the 108k-frame cap: a stalled policy shows here, not as a silently long evaluation)."""
+    returns = episodes.returns
+    return {
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "episodes": int(len(returns)),
+        "truncated_episodes": int(np.sum(episodes.truncated)),
+    }
 
 
 def write_run(out_dir: str | Path, result: RunResult, meta: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +83,7 @@ def write_run(out_dir: str | Path, result: RunResult, meta: dict[str, Any]) -> d
         "training_episodes": len(result.episodes),
         # Env steps at which the run resumed from a checkpoint (the episodes running then were dropped).
         "resumed_at_steps": result.resumed_at,
-        "final_eval": summarize_returns(result.final_eval.returns) if result.final_eval is not None else None,
+        "final_eval": summarize_returns(result.final_eval) if result.final_eval is not None else None,
         "last_update": result.last_update,
     }
     write_json(out / "run.json", run)

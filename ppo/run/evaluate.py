@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-import gymnasium as gym
 import numpy as np
 
-from ppo.envs import EVAL_SEED_BASE
+from ppo.envs import EVAL_SEED_BASE, make_env
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) observations -> (n,) actions
 
@@ -20,6 +19,7 @@ PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) observations -> (n
 class EvalEpisodes(NamedTuple):
     returns: np.ndarray  # (n_episodes,) float64 undiscounted episode returns
     lengths: np.ndarray  # (n_episodes,) int64
+    truncated: np.ndarray  # (n_episodes,) bool: cut by a time limit (Atari: the 108k-frame cap, a stalled game)
 
 
 class Evaluator:
@@ -31,11 +31,12 @@ class Evaluator:
 
     def __init__(self, env_id: str, width: int):
         self.width = width
-        self.envs = [gym.make(env_id) for _ in range(width)]
+        self.envs = [make_env(env_id) for _ in range(width)]  # the real game: no episodic life, raw rewards
 
     def run(self, act: PolicyFn, n_episodes: int) -> EvalEpisodes:
         returns = np.zeros(n_episodes)
         lengths = np.zeros(n_episodes, dtype=np.int64)
+        truncated_at = np.zeros(n_episodes, dtype=bool)
         episode_of_slot = np.full(self.width, -1)  # -1: the slot is idle
         next_episode = 0
 
@@ -58,8 +59,9 @@ class Evaluator:
                 returns[episode] += reward
                 lengths[episode] += 1
                 if terminated or truncated:
+                    truncated_at[episode] = truncated and not terminated
                     obs[slot] = start_next(slot)
-        return EvalEpisodes(returns, lengths)
+        return EvalEpisodes(returns, lengths, truncated_at)
 
     def close(self) -> None:
         for env in self.envs:

@@ -16,7 +16,7 @@ import numpy as np
 from ppo.run.evaluate import EvalEpisodes, Evaluator, PolicyFn
 
 EPISODE_COLUMNS = ("episode", "step", "wall_s", "return", "length")
-EVAL_COLUMNS = ("phase", "step", "wall_s", "episode", "return", "length")
+EVAL_COLUMNS = ("phase", "step", "wall_s", "episode", "return", "length", "truncated")
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,13 @@ class PhaseTimer:
 
 
 class RunLog:
-    def __init__(self, n_envs: int, evaluator: Evaluator, settings: EvalSettings, progress: Progress):
+    """`whole_games`: the env reports whole games in its infos (Atari: pixels.GameScore) and those, with their
+    raw scores, are the training episodes logged; the learner's own episodes are single lives with clipped
+    rewards."""
+
+    def __init__(self, n_envs: int, evaluator: Evaluator, settings: EvalSettings, progress: Progress, whole_games=False):
         self.result = RunResult()
+        self.whole_games = whole_games
         self.evaluator, self.settings, self.progress = evaluator, settings, progress
         self._returns = np.zeros(n_envs)
         self._lengths = np.zeros(n_envs, dtype=np.int64)
@@ -83,8 +88,21 @@ class RunLog:
     def train_seconds(self) -> float:
         return time.perf_counter() - self._start - self._eval_seconds
 
-    def track(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, valid: np.ndarray, step: int) -> None:
-        """Accumulate one vector step; autoreset steps (valid=False) are not part of any episode."""
+    def track(
+        self,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        valid: np.ndarray,
+        step: int,
+        infos: dict | None = None,
+    ) -> None:
+        """Accumulate one vector step; autoreset steps (valid=False) are not part of any episode. With
+        whole_games, the games that ended this step (in infos) are logged instead."""
+        if self.whole_games:
+            if infos is not None and "game_score" in infos:
+                self._track_games(infos, step)
+            return
         self._returns += rewards * valid
         self._lengths += valid
         ended = terminated | truncated
@@ -96,6 +114,14 @@ class RunLog:
                 )
             self._returns[ended] = 0.0
             self._lengths[ended] = 0
+
+    def _track_games(self, infos: dict, step: int) -> None:
+        ended = infos["_game_score"]
+        if ended.any():
+            wall = self.train_seconds()
+            for i in np.flatnonzero(ended):
+                row = (len(self.result.episodes), step, wall, float(infos["game_score"][i]), int(infos["game_length"][i]))
+                self.result.episodes.append(row)
 
     def end_iteration(self, step: int, act: PolicyFn, update: dict[str, float] | None = None) -> None:
         """Called at each rollout boundary: evaluate when due, report progress."""
@@ -160,8 +186,8 @@ class RunLog:
         t0 = time.perf_counter()
         episodes = self.evaluator.run(act, n_episodes)
         self._eval_seconds += time.perf_counter() - t0
-        for k, (ret, length) in enumerate(zip(episodes.returns, episodes.lengths)):
-            self.result.evals.append((phase, step, wall, k, float(ret), int(length)))
+        for k, (ret, length, cut) in enumerate(zip(episodes.returns, episodes.lengths, episodes.truncated)):
+            self.result.evals.append((phase, step, wall, k, float(ret), int(length), bool(cut)))
         mean = float(episodes.returns.mean())
         self._last_eval_mean = mean
         threshold = self.settings.threshold

@@ -17,19 +17,16 @@ this module, saved in model.pt with the weights, and NumpyActorCritic applies th
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from ppo.agents.ppo.distributions import Categorical, DiagGaussian, make_distribution
+from ppo.agents.ppo.distributions import Categorical, DiagGaussian
 from ppo.agents.ppo.normalization import RunningMeanStd
 from ppo.agents.ppo.optim import flatten_parameters
-from ppo.envs import EnvInfo, action_space_text
-from ppo.run.directory import load_model
-from ppo.run.evaluate import PolicyFn
+from ppo.envs import EnvInfo
 
 ACTIVATION_FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda x: x}
 # In place on a NumPy array.
@@ -152,7 +149,7 @@ class ActorCritic(nn.Module):
         return {
             "env_id": info.env_id,
             "obs_dim": self.obs_dim,
-            "action_space": _action_space(info),
+            "action_space": action_space_record(info),
             "net_arch": list(self.net_arch),
             "activation": self.activation_name,
             "ortho_init": self.ortho_init,
@@ -161,47 +158,9 @@ class ActorCritic(nn.Module):
         }
 
 
-def _action_space(info: EnvInfo) -> dict:
+def action_space_record(info: EnvInfo) -> dict:
     """model.pt's record of the action space; its keys are action_space_text's arguments."""
     return {"n_actions": info.n_actions, "action_dim": info.action_dim, "low": info.action_low, "high": info.action_high}
-
-
-def load_policy(run_dir: str | Path, info: EnvInfo) -> ActorCritic:
-    """The network saved in run_dir/model.pt, checked to fit the env it is about to act in."""
-    saved = load_model(run_dir)
-    path = Path(run_dir) / "model.pt"
-    space = {k: (list(v) if isinstance(v, tuple) else v) for k, v in _action_space(info).items()}
-    saved_space = {k: (list(v) if isinstance(v, tuple) else v) for k, v in saved["action_space"].items()}
-    if saved["obs_dim"] != info.obs_dim or saved_space != space:
-        trained = f"obs size {saved['obs_dim']}, actions {action_space_text(**saved_space)}"
-        raise ValueError(
-            f"{path} was trained on {saved['env_id']} ({trained}); "
-            f"{info.env_id} needs obs size {info.obs_dim} and actions {info.action_text}"
-        )
-    policy = ActorCritic(
-        info.obs_dim,
-        make_distribution(info),
-        tuple(saved["net_arch"]),
-        saved["activation"],
-        ortho_init=saved["ortho_init"],
-        normalize_observation=saved["normalize_observation"],
-    )
-    try:
-        policy.load_state_dict(saved["state_dict"])
-    except RuntimeError as err:
-        raise ValueError(f"{path} does not fit this version's network: {str(err).splitlines()[1].strip()}") from None
-    return policy.eval()
-
-
-def greedy_policy(policy: ActorCritic) -> PolicyFn:
-    """The deterministic policy that evaluation scores: the most likely action (argmax of the logits, or
-    the Gaussian's mean clipped to the bounds), from raw observations."""
-    return NumpyActorCritic(policy).greedy
-
-
-def saved_greedy_policy(run_dir: str | Path, info: EnvInfo, seed: int = 0) -> PolicyFn:
-    """The registry's `actor` of every PPO agent: the greedy policy of a finished run."""
-    return greedy_policy(load_policy(run_dir, info))
 
 
 class NumpyActorCritic:

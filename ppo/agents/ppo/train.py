@@ -17,9 +17,9 @@ import torch
 
 from ppo.agents.ppo.buffer import RolloutBuffer
 from ppo.agents.ppo.distributions import make_distribution
+from ppo.agents.ppo.networks import build_policy, check_device, evaluation_policy, make_actor
 from ppo.agents.ppo.normalization import RewardScaler
 from ppo.agents.ppo.optim import FlatAdam
-from ppo.agents.ppo.policy import ActorCritic, NumpyActorCritic
 from ppo.agents.ppo.update import ppo_update
 from ppo.config import Hyperparameters
 from ppo.envs import env_info, make_vec_env
@@ -38,29 +38,25 @@ def train_ppo(
     checkpoints: Checkpointer | None = None,
 ) -> RunResult:
     # One seed drives torch (init), the minibatch-shuffling generator, the env (reset(seed=...)) and the
-    # actor's action sampling (NumpyActorCritic(policy, seed)).
-    generator = seed_single_threaded(seed)
+    # actor's action sampling (make_actor(policy, seed)).
     info = env_info(env_id)
+    check_device(hp, info)
+    generator = seed_single_threaded(seed)
+    distribution = make_distribution(info)
+    policy = build_policy(info, hp)  # the MLP for vectors, the CNN for images (networks.py)
     envs = make_vec_env(env_id, hp.n_envs)
     evaluator = Evaluator(env_id, evaluation.width)
-    distribution = make_distribution(info)
-    policy = ActorCritic(
-        info.obs_dim,
-        distribution,
-        hp.net_arch,
-        hp.activation,
-        ortho_init=hp.ortho_init,
-        log_std_init=hp.log_std_init,
-        normalize_observation=hp.normalize_observation,
-    )
     # Detail: Adam with eps=adam_eps, 1e-5 by default (the PPO reference implementation's value, not PyTorch's 1e-8).
     optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=hp.adam_eps)
-    # Acting (collection, evaluation) runs the same weights in NumPy: see policy.py for why.
-    actor = NumpyActorCritic(policy, seed)
-    buffer = RolloutBuffer(hp.n_steps, hp.n_envs, info.obs_dim, distribution.action_shape, distribution.action_dtype)
+    # Acting (collection, evaluation) runs the same weights: in NumPy for MLPs (see policy.py for why).
+    actor = make_actor(policy, seed)
+    obs_dtype = torch.uint8 if info.pixels else torch.float32
+    buffer = RolloutBuffer(
+        hp.n_steps, hp.n_envs, info.obs_shape, distribution.action_shape, distribution.action_dtype, obs_dtype
+    )
     scale_rewards = RewardScaler(hp.n_envs, hp.gamma) if hp.normalize_reward else None
-    log = RunLog(hp.n_envs, evaluator, evaluation, progress)
-    act_greedy = actor.greedy
+    log = RunLog(hp.n_envs, evaluator, evaluation, progress, whole_games=info.atari)
+    act_eval = evaluation_policy(policy, info, seed)  # greedy on vectors, stochastic on pixels (networks.py)
 
     valid = np.ones(hp.n_envs, dtype=bool)  # False where obs is a final obs awaiting autoreset
     timer = PhaseTimer()
@@ -68,7 +64,7 @@ def train_ppo(
     if saved is None:
         first_iteration, step = 0, 0
         raw_obs = envs.reset(seed=seed)[0]
-        log.start(act_greedy)
+        log.start(act_eval)
     else:
         first_iteration, step = saved["iteration"], saved["step"]
         _restore(saved, policy, optimizer, generator, actor, scale_rewards, log, timer)
@@ -89,10 +85,10 @@ def train_ppo(
             actions, log_probs, values = actor.act(obs)
             timer.lap("inference")
             # Detail: continuous actions are clipped to the bounds for the env only; the buffer keeps the sample.
-            raw_obs, rewards, terminated, truncated, _ = envs.step(distribution.to_env(actions))
+            raw_obs, rewards, terminated, truncated, infos = envs.step(distribution.to_env(actions))
             timer.lap("env")
             step += hp.n_envs
-            log.track(rewards, terminated, truncated, valid, step)  # the env's raw rewards
+            log.track(rewards, terminated, truncated, valid, step, infos)  # raw rewards, or Atari's whole-game scores
             done = terminated | truncated
             if scale_rewards is not None:
                 # Detail: reward scaling by the running std of the discounted return (normalization.py).
@@ -117,17 +113,17 @@ def train_ppo(
             gae_episode_boundaries=hp.gae_episode_boundaries,
         )
         try:
-            stats = ppo_update(policy, optimizer, buffer.get(), hp, generator, clip_range)
+            stats = ppo_update(policy, optimizer, buffer.get().to(policy.flat_parameters.device), hp, generator, clip_range)
         except FloatingPointError as err:
             raise FloatingPointError(f"{err} at step {step}") from None
         timer.lap("update")
-        log.end_iteration(step, act_greedy, stats._asdict())
+        log.end_iteration(step, act_eval, stats._asdict())
         if checkpoints is not None and checkpoints.end_iteration():
             checkpoints.save(_snapshot(iteration + 1, step, policy, optimizer, generator, actor, scale_rewards, log, timer))
             timer.restart()  # the save is neither training nor evaluation
 
     envs.close()
-    result = log.finish(act_greedy)
+    result = log.finish(act_eval)
     evaluator.close()
     result.phase_seconds = timer.seconds
     result.model = policy.saved(info)

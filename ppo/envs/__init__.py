@@ -1,4 +1,7 @@
-"""Making environments: id resolution with friendly aliases, env metadata, vectorized envs.
+"""Making environments: id resolution with friendly aliases, env metadata, single and vectorized envs.
+
+Image envs (Atari, CarRacing) are made through pixels.py, which holds their preprocessing: every env of
+one id, for training, evaluation or a video, comes from make_env / make_vec_env here.
 
 Every vector env here uses Gymnasium's NEXT_STEP autoreset (the default, and the only mode of the fast
 built-in CartPole vector env): the step that ends an episode returns the *final* observation, and the
@@ -9,7 +12,9 @@ steps out (see buffer.py); evaluation (run/evaluate.py) steps single envs instea
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -21,10 +26,16 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from gymnasium.vector import AutoresetMode  # noqa: E402
 
+from ppo.envs.pixels import is_atari_spec, make_atari, preprocess_image  # noqa: E402
+
 # Names users know from older Gym/Gymnasium releases, mapped to the id that exists today.
 # LunarLander-v2 (the article's env) raises DeprecatedEnv in Gymnasium 1.x; v3 changed wind and reset
 # determinism, so v2 numbers compare only roughly.
 ENV_ALIASES = {"LunarLander-v2": "LunarLander-v3", "CartPole-v0": "CartPole-v1"}
+
+# Atari ids before ale_py has registered them: ALE/<Game>-v5 and <Game>NoFrameskip-v4.
+_ATARI_ID = re.compile(r"^ALE/|NoFrameskip-v\d+$")
+ATARI_INSTALL = "pip install -e '.[atari]' (ale-py and opencv-python-headless)"
 
 # Envs that ship a NumPy-vectorized implementation, much faster than N copies in a SyncVectorEnv.
 _NATIVE_VECTOR = {"CartPole-v1"}
@@ -51,13 +62,31 @@ _EXTRAS = {
 @dataclass(frozen=True)
 class EnvInfo:
     env_id: str
-    obs_dim: int
+    obs_shape: tuple[int, ...]  # what the policy sees: (obs_dim,), or (frames, 84, 84) uint8 for images
     n_actions: int | None  # Discrete: the number of actions; None for Box actions
     action_dim: int | None  # Box: the size of the action vector; None for Discrete
     action_low: tuple[float, ...] | None  # Box: the bounds every action is clipped to before env.step
     action_high: tuple[float, ...] | None
     solved_threshold: float | None
     max_episode_steps: int | None
+    atari: bool = False
+
+    @property
+    def obs_dim(self) -> int:
+        """The size of a flat observation (vector envs)."""
+        return int(np.prod(self.obs_shape))
+
+    @property
+    def pixels(self) -> bool:
+        """Image observations: a CNN policy, uint8 storage, evaluation with the stochastic policy."""
+        return len(self.obs_shape) == 3
+
+    @property
+    def evaluation_policy(self) -> str:
+        """What evaluations score: 'greedy' (the mode) on vector envs, 'stochastic' (a sample) on pixels. A greedy
+        Atari policy can stall until the episode cap (Breakout waits for FIRE after a lost life), which is why
+        rl-baselines3-zoo evaluates Atari with the stochastic policy too."""
+        return "stochastic" if self.pixels else "greedy"
 
     @property
     def continuous(self) -> bool:
@@ -81,6 +110,7 @@ def resolve_env_id(name: str) -> tuple[str, str | None]:
     if name in ENV_ALIASES:
         target = ENV_ALIASES[name]
         return target, f"note: {name} is not in Gymnasium {gym.__version__}; using {target} instead"
+    _register_atari(name)
     if name in gym.registry:
         return name, None
     close = difflib.get_close_matches(name, list(gym.registry), n=3, cutoff=0.6)
@@ -88,20 +118,50 @@ def resolve_env_id(name: str) -> tuple[str, str | None]:
     raise EnvError(f"unknown env id {name!r}; {hint}")
 
 
+def _register_atari(env_id: str) -> None:
+    """Importing ale_py registers the Atari ids; an Atari id without it is refused, naming what to install."""
+    if not _ATARI_ID.search(env_id):
+        return
+    if importlib.util.find_spec("ale_py") is None or importlib.util.find_spec("cv2") is None:
+        raise EnvError(f"env {env_id!r} is an Atari game, and the Atari packages are not installed: {ATARI_INSTALL}")
+    import ale_py
+
+    gym.register_envs(ale_py)
+
+
+def is_atari(env_id: str) -> bool:
+    _register_atari(env_id)
+    return env_id in gym.registry and is_atari_spec(gym.spec(env_id))
+
+
+def make_env(env_id: str, *, training: bool = False, render_mode: str | None = None) -> gym.Env:
+    """One env as the agent sees it: preprocessed where it has image observations. `training` turns on
+    what only the learner sees (Atari: episodic life and clipped rewards); evaluation and videos play the
+    real game."""
+    if is_atari(env_id):
+        return make_atari(env_id, training=training, render_mode=render_mode)
+    env = gym.make(env_id, **({"render_mode": render_mode} if render_mode else {}))
+    if isinstance(env.observation_space, gym.spaces.Box) and len(env.observation_space.shape) == 3:
+        return preprocess_image(env)
+    return env
+
+
 @cache
 def env_info(env_id: str) -> EnvInfo:
-    """Check that the env is supported (flat Box observations; Discrete or bounded Box actions) and describe it."""
+    """Check that the env is supported (flat Box or image observations; Discrete or bounded Box actions) and
+    describe it."""
     try:
-        env = gym.make(env_id)
+        env = make_env(env_id)
+    except EnvError:
+        raise
     except gym.error.DependencyNotInstalled as err:
         raise EnvError(f"cannot make env {env_id!r}: {_missing_extra(env_id, err)}") from None
     except Exception as err:  # bad kwargs, broken installs: report in one line
         raise EnvError(f"cannot make env {env_id!r}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
     try:
         act, obs = env.action_space, env.observation_space
-        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
-            kind = "image observations" if isinstance(obs, gym.spaces.Box) and len(obs.shape) >= 2 else "observations"
-            raise EnvError(f"env {env_id!r} has {kind} {obs}; supported: flat Box (1-D) observations")
+        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) not in (1, 3):
+            raise EnvError(f"env {env_id!r} has observations {obs}; supported: flat Box (1-D) observations or images")
         continuous = isinstance(act, gym.spaces.Box) and len(act.shape) == 1
         if not (isinstance(act, gym.spaces.Discrete) or continuous):
             raise EnvError(f"env {env_id!r} has action space {act}; supported: Discrete or a 1-D Box")
@@ -111,13 +171,14 @@ def env_info(env_id: str) -> EnvInfo:
         threshold = spec.reward_threshold if spec is not None else None
         return EnvInfo(
             env_id=env_id,
-            obs_dim=int(obs.shape[0]),
+            obs_shape=tuple(int(n) for n in obs.shape),
             n_actions=None if continuous else int(act.n),
             action_dim=int(act.shape[0]) if continuous else None,
             action_low=tuple(float(x) for x in act.low) if continuous else None,
             action_high=tuple(float(x) for x in act.high) if continuous else None,
             solved_threshold=None if threshold is None else float(threshold),
             max_episode_steps=spec.max_episode_steps if spec is not None else None,
+            atari=is_atari(env_id),
         )
     finally:
         env.close()
@@ -135,6 +196,11 @@ def make_vec_env(env_id: str, n_envs: int, render_mode: str | None = None) -> gy
     rendering every step (SB3's make_vec_env default) is several times slower (docs/speed.md)."""
     if env_id in _NATIVE_VECTOR and render_mode is None:
         envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point")
+    elif env_info(env_id).pixels:
+        envs = gym.vector.SyncVectorEnv(
+            [lambda: make_env(env_id, training=True, render_mode=render_mode)] * n_envs,
+            autoreset_mode=AutoresetMode.NEXT_STEP,
+        )
     else:
         envs = gym.make_vec(
             env_id,

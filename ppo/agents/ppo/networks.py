@@ -1,0 +1,103 @@
+"""Which network a PPO run uses, and how a finished run's network is rebuilt and acts.
+
+Vector observations: the MLP ActorCritic (policy.py), acting in NumPy. Images: the CNN (cnn.py), acting in
+torch. Evaluation scores the greedy policy on vector envs and the stochastic one on pixels (EnvInfo's
+evaluation_policy says why; run.json records which).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ppo.agents.ppo.cnn import CnnActorCritic, TorchActor
+from ppo.agents.ppo.distributions import make_distribution
+from ppo.agents.ppo.policy import ActorCritic, NumpyActorCritic, action_space_record
+from ppo.config import ConfigError, Hyperparameters
+from ppo.envs import EnvInfo, action_space_text
+from ppo.run.directory import load_model
+from ppo.run.evaluate import PolicyFn
+
+Policy = ActorCritic | CnnActorCritic
+Actor = NumpyActorCritic | TorchActor
+
+
+def check_device(hp: Hyperparameters, info: EnvInfo) -> None:
+    """ConfigError for a device the run cannot use, before any env is stepped."""
+    if hp.device == "cpu":
+        return
+    if not info.pixels:
+        raise ConfigError(f"device={hp.device!r} applies to image (CNN) policies; vector policies act in NumPy: use 'cpu'")
+    import torch
+
+    try:
+        torch.empty(0, device=hp.device)
+    except (RuntimeError, AssertionError) as err:
+        raise ConfigError(f"device={hp.device!r} is not usable here ({str(err).splitlines()[0]}); use 'cpu'") from None
+
+
+def build_policy(info: EnvInfo, hp: Hyperparameters) -> Policy:
+    distribution = make_distribution(info)
+    if info.pixels:
+        if hp.normalize_observation:
+            raise ConfigError(f"normalize_observation=True on {info.env_id}: images are scaled to [0, 1], not normalized")
+        return CnnActorCritic(info.obs_shape, distribution, log_std_init=hp.log_std_init, device=hp.device)
+    return ActorCritic(
+        info.obs_dim,
+        distribution,
+        hp.net_arch,
+        hp.activation,
+        ortho_init=hp.ortho_init,
+        log_std_init=hp.log_std_init,
+        normalize_observation=hp.normalize_observation,
+    )
+
+
+def make_actor(policy: Policy, seed: int) -> Actor:
+    """What acts during collection: the network's own weights, a generator seeded for its samples."""
+    return TorchActor(policy, seed) if isinstance(policy, CnnActorCritic) else NumpyActorCritic(policy, seed)
+
+
+def evaluation_policy(policy: Policy, info: EnvInfo, seed: int) -> PolicyFn:
+    """The policy evaluations and videos play (info.evaluation_policy), on raw observations. Its samples come from a
+    generator of its own, so evaluating never moves the training's random streams."""
+    actor = make_actor(policy, int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]))
+    return actor.sampled if info.evaluation_policy == "stochastic" else actor.greedy
+
+
+def load_policy(run_dir: str | Path, info: EnvInfo) -> Policy:
+    """The network saved in run_dir/model.pt, checked to fit the env it is about to act in."""
+    saved = load_model(run_dir)
+    path = Path(run_dir) / "model.pt"
+    pixels = saved.get("trunk") == "nature-cnn"
+    saved_shape = tuple(saved["obs_shape"]) if pixels else (saved["obs_dim"],)
+    space = {k: (list(v) if isinstance(v, tuple) else v) for k, v in action_space_record(info).items()}
+    saved_space = {k: (list(v) if isinstance(v, tuple) else v) for k, v in saved["action_space"].items()}
+    if saved_shape != info.obs_shape or saved_space != space:
+        trained = f"observations {saved_shape}, actions {action_space_text(**saved_space)}"
+        raise ValueError(
+            f"{path} was trained on {saved['env_id']} ({trained}); "
+            f"{info.env_id} needs observations {info.obs_shape} and actions {info.action_text}"
+        )
+    if pixels:
+        policy = CnnActorCritic(info.obs_shape, make_distribution(info))
+    else:
+        policy = ActorCritic(
+            info.obs_dim,
+            make_distribution(info),
+            tuple(saved["net_arch"]),
+            saved["activation"],
+            ortho_init=saved["ortho_init"],
+            normalize_observation=saved["normalize_observation"],
+        )
+    try:
+        policy.load_state_dict(saved["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"{path} does not fit this version's network: {str(err).splitlines()[1].strip()}") from None
+    return policy.eval()
+
+
+def saved_evaluation_policy(run_dir: str | Path, info: EnvInfo, seed: int = 0) -> PolicyFn:
+    """The registry's `actor` of every PPO agent: the evaluation policy of a finished run."""
+    return evaluation_policy(load_policy(run_dir, info), info, seed)
