@@ -72,7 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_json = write_run(args.out, result, meta)
     checkpoints.remove()  # the run is complete: run.json is written
     final = run_json["final_eval"]
-    returns = f"final {info.evaluation_policy} return {final['mean_return']:.1f} ± {final['std_return']:.1f} over {final['episodes']} episodes"
+    returns = f"final {info.evaluation_policy} return {final['mean_return']:.1f} ± {final['std_return']:.1f}"
+    returns += f" over {final['episodes']} episodes"
     speed = (
         f"{run_json['total_steps']} steps in {run_json['train_seconds']:.1f} s ({run_json['steps_per_second']:.0f} steps/s)"
     )

@@ -2,7 +2,8 @@
 
 A table maps an env id to its settings (SB3 names, see ppo/config.py); "atari" applies to every Atari game
 without its own entry (as the zoo's `atari:` entry does), "default" to any other env without its own entry
-("default-continuous" to one with continuous actions, where the table has it), and the run records that it did. Settings not named take the Hyperparameters defaults.
+("default-continuous" to one with continuous actions, where the table has it), and the run records that it
+did. Settings not named take the Hyperparameters defaults.
 """
 
 from __future__ import annotations
