@@ -13,6 +13,7 @@ from pathlib import Path
 from ppo.agents import get_agent, resolve
 from ppo.config import ConfigError, parse_overrides
 from ppo.envs import EVAL_SEED_BASE, env_info, resolve_env_id
+from ppo.run import tensorboard
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -47,7 +48,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         threshold=info.solved_threshold if args.solved_threshold is None else args.solved_threshold,
     )
     progress = Progress(
-        hp.trained_timesteps, f"{args.variant or args.agent} {env_id} seed {args.seed}", enabled=not args.quiet
+        hp.trained_timesteps,
+        f"{args.variant or args.agent} {env_id} seed {args.seed}",
+        enabled=not args.quiet,
+        tensorboard_dir=Path(args.out) / tensorboard.SUBDIR if tensorboard.available() else None,
     )
     meta = {
         "env": env_id,
@@ -67,8 +71,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = CheckpointSettings(60 * args.checkpoint_minutes, args.checkpoint_iterations, resume=not args.no_resume)
     checkpoints = Checkpointer(args.out, identity, settings)
     # A resumable agent stops at its next checkpoint on SIGTERM; any other exits at once.
-    with stop_at_safe_points() if agent.resumable else contextlib.nullcontext():
-        result = agent.train(env_id, hp, args.seed, evaluation, progress, checkpoints if agent.resumable else None)
+    try:
+        with stop_at_safe_points() if agent.resumable else contextlib.nullcontext():
+            result = agent.train(env_id, hp, args.seed, evaluation, progress, checkpoints if agent.resumable else None)
+    except BaseException:
+        # A failed run leaves nothing behind, unless a checkpoint will resume it (then its curves go on).
+        if progress.tensorboard is not None and not checkpoints.exists():
+            progress.tensorboard.discard()
+        raise
     run_json = write_run(args.out, result, meta)
     checkpoints.remove()  # the run is complete: run.json is written
     final = run_json["final_eval"]

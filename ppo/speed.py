@@ -27,7 +27,9 @@ from ppo.run.seeding import seed_single_threaded
 
 # The settings compared: rl-baselines3-zoo's (like for like with SB3, whose zoo they are) and ours.
 PRESETS_COMPARED = ("ppo-zoo", "ppo")
-DEFAULT_ENVS = ("CartPole-v1", "LunarLander-v3", "LunarLanderContinuous-v3", "HalfCheetah-v5")
+DEFAULT_ENVS = ("CartPole-v1", "LunarLander-v3", "LunarLanderContinuous-v3", "HalfCheetah-v5", "BreakoutNoFrameskip-v4")
+# Image envs train ~100x slower per step: a tenth of a 10M-step budget would take hours; 16 rollouts show the speed.
+PIXEL_ROLLOUTS = 16
 SB3_MISSING = "Stable-Baselines3 is not installed: its column is skipped (pip install -e '.[peers]' to add it)"
 
 
@@ -82,13 +84,15 @@ class SpeedResult:
 def speed_cases(env_ids: tuple[str, ...], steps: int | None = None) -> list[SpeedCase]:
     """One case per distinct settings of PRESETS_COMPARED per env (CartPole's tuned preset is the zoo's).
     steps: the env steps measured (rounded down to whole rollouts, at least one); default one tenth of the
-    preset's budget, at least 50,000 steps and 4 rollouts (shorter runs are dominated by noise here)."""
+    preset's budget, at least 50,000 steps and 4 rollouts (shorter runs are dominated by noise here); on image
+    envs PIXEL_ROLLOUTS rollouts."""
     cases: list[SpeedCase] = []
     for env_id in env_ids:
         by_settings: dict[Hyperparameters, list[str]] = {}
         for preset in PRESETS_COMPARED:
             hp, _ = resolve(preset, env_id)
-            budget = steps if steps is not None else max(hp.total_timesteps // 10, 50_000, 4 * hp.rollout_size)
+            budget = max(hp.total_timesteps // 10, 50_000, 4 * hp.rollout_size)
+            budget = steps if steps is not None else PIXEL_ROLLOUTS * hp.rollout_size if env_info(env_id).pixels else budget
             hp, _ = resolve(preset, env_id, {"total_timesteps": max(budget, hp.rollout_size)})
             by_settings.setdefault(hp, []).append(preset)
         cases += [SpeedCase(env_id, tuple(presets), hp) for hp, presets in by_settings.items()]

@@ -25,7 +25,6 @@ def test_unknown_env_lists_close_matches():
 @pytest.mark.parametrize(
     "env_id, message",
     [
-        ("CarRacing-v3", "env 'CarRacing-v3' has image observations Box(0, 255, (96, 96, 3), uint8); supported: flat Box"),
         ("PPOBenchDictObs-v0", "has observations Dict('position': Box(-1.0, 1.0, (2,), float32)); supported: flat Box"),
         ("Blackjack-v1", "has observations Tuple(Discrete(32), Discrete(11), Discrete(2)); supported: flat Box"),
         ("PPOBenchMultiDiscrete-v0", "has action space MultiDiscrete([2 3]); supported: Discrete or a 1-D Box"),

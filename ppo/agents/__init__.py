@@ -54,6 +54,8 @@ class Agent:
     # Training-loop env steps per second assumed for cluster runtimes: deliberately below the measured speeds,
     # for slower cluster cores and evaluation time (the values' basis: docs/cluster.md).
     steps_per_second: int
+    # The same for image envs (Atari's frame stacks through the Nature CNN: an update costs ~100x an MLP's).
+    pixel_steps_per_second: int
     presets: presets.Table  # env id -> settings; "default" for any other env
     # An optional package the agent needs: (module to import, what to install), checked before any job starts.
     requires: tuple[str, str] | None = None
@@ -70,6 +72,12 @@ class Agent:
     def actor_files(self) -> tuple[str, ...]:
         """Every file the actor reads from a finished run: the training rule declares them as outputs."""
         return ((self.model_file,) if self.model_file else ()) + self.sidecar_files
+
+    def cluster_speed(self, env_id: str) -> int:
+        """The steps/s a cluster runtime assumes for this agent on env_id (steps_per_second or its pixel one)."""
+        from ppo.envs import env_info  # here: listing agents must not import Gymnasium
+
+        return self.pixel_steps_per_second if env_info(env_id).pixels else self.steps_per_second
 
     def check_installed(self) -> None:
         """ConfigError naming what to install when the agent's optional package is missing."""
@@ -106,6 +114,7 @@ def _ppo_agent(name: str, label: str, colour: str, description: str, steps_per_s
         model_file="model.pt",
         resumable=True,
         steps_per_second=steps_per_second,
+        pixel_steps_per_second=150,
         presets=table,
     )
 
@@ -124,6 +133,7 @@ AGENTS: dict[str, Agent] = {
             model_file=None,
             resumable=False,
             steps_per_second=5000,
+            pixel_steps_per_second=800,
             presets=presets.RANDOM,
         ),
         _ppo_agent(
@@ -162,6 +172,7 @@ AGENTS: dict[str, Agent] = {
             model_file="model.zip",
             resumable=False,
             steps_per_second=700,
+            pixel_steps_per_second=100,
             presets=presets.ZOO,
             requires=("stable_baselines3", "pip install -e '.[peers]'"),
             settings_check="ppo.agents.sb3:check_settings",
@@ -191,8 +202,8 @@ def preset_for(agent: str, env_id: str) -> tuple[dict[str, Any], bool]:
     from ppo.envs import env_info  # here, not at the top: listing agents must not import Gymnasium
 
     info = env_info(env_id)
-    if info.atari and "atari" in table:
-        return dict(table["atari"]), True
+    if info.pixels and "atari" in table:  # other image envs (CarRacing) take the Atari settings, untuned for them
+        return dict(table["atari"]), info.atari
     default = "default-continuous" if "default-continuous" in table and info.continuous else "default"
     return dict(table[default]), False
 

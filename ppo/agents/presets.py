@@ -1,9 +1,9 @@
 """Hyperparameter presets per agent and env: which settings each agent name stands for.
 
 A table maps an env id to its settings (SB3 names, see ppo/config.py); "atari" applies to every Atari game
-without its own entry (as the zoo's `atari:` entry does), "default" to any other env without its own entry
-("default-continuous" to one with continuous actions, where the table has it), and the run records that it
-did. Settings not named take the Hyperparameters defaults.
+without its own entry (as the zoo's `atari:` entry does) and, untuned, to other image envs; "default" to any
+other env without its own entry ("default-continuous" to one with continuous actions, where the table has it).
+The run records whether its settings were tuned for its env. Settings not named take the Hyperparameters defaults.
 """
 
 from __future__ import annotations

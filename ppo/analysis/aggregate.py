@@ -194,7 +194,8 @@ def _meta(env: str, runs: Runs, info, display: dict[str, dict[str, str]]) -> dic
     return {
         "env": {
             "id": env,
-            "obs_dim": info.obs_dim,
+            # the observation's size, or for images its frames ("4x84x84 uint8")
+            "obs_dim": "x".join(map(str, info.obs_shape)) + " uint8" if info.pixels else info.obs_dim,
             "n_actions": info.n_actions,
             "actions": info.action_text,
             "max_episode_steps": info.max_episode_steps,

@@ -19,6 +19,7 @@ import seaborn as sns  # noqa: E402
 
 from ppo.analysis.references import references_for, short_label  # noqa: E402
 from ppo.analysis.styles import AgentStyle, from_json, registry_styles  # noqa: E402
+from ppo.envs import evaluation_policy_of  # noqa: E402
 from ppo.run.atomic import atomic_path  # noqa: E402
 
 Styles = dict[str, AgentStyle]  # agent name -> label and colour, in display order (ppo.analysis.styles)
@@ -88,7 +89,7 @@ def episode_rewards(episodes: pd.DataFrame, env: str, styles: Styles | None = No
 def learning_curves(
     curves_on_grid: pd.DataFrame, env: str, threshold: float | None, random_state: int, styles: Styles | None = None
 ) -> plt.Figure:
-    """Greedy evaluation return against env steps: mean over seeds with a 95% bootstrap CI (seeded),
+    """Evaluation return (greedy; stochastic on pixels) against env steps: mean over seeds with a 95% bootstrap CI (seeded),
     the solved threshold drawn. Columns read: agent, seed, step, mean_return (on a common grid)."""
     apply_style()
     styles = styles or registry_styles()
@@ -99,7 +100,7 @@ def learning_curves(
     )  # fmt: skip
     ax.set_ylim(*bulk_limits(curves_on_grid["mean_return"], [threshold] if threshold is not None else []))
     _clip_note(ax, curves_on_grid.groupby(["agent", "step"])["mean_return"].mean(), "points of the mean curves")
-    title = f"Learning curves: greedy evaluation, mean and 95% CI over seeds ({env})"
+    title = f"Learning curves: {evaluation_policy_of(env)} evaluation, mean and 95% CI over seeds ({env})"
     return _finish(fig, ax, title, "env steps", "evaluation return", threshold, styles)
 
 
@@ -142,7 +143,7 @@ def final_returns(
     marks = [r["mean"] for r in references] + ([threshold] if threshold is not None else [])
     ax.set_ylim(*bulk_limits(final["return"], marks))
     _clip_note(ax, final["return"], "episodes")
-    title = f"Final greedy evaluation, all seeds and episodes ({env})"
+    title = f"Final {evaluation_policy_of(env)} evaluation, all seeds and episodes ({env})"
     return _finish(fig, ax, title, "", "episode return", threshold, styles, legend=bool(references))
 
 

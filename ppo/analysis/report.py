@@ -23,6 +23,7 @@ from markdown_it import MarkdownIt
 
 from ppo.analysis.references import references_for
 from ppo.analysis.styles import AgentStyle, from_json, merged
+from ppo.envs import evaluation_policy_of
 from ppo.run.atomic import write_text
 
 # Package data (pyproject.toml ships them): a wheel install renders reports as an editable one does.
@@ -107,7 +108,7 @@ def _reference_rows(env_ids: list[str]) -> list[dict[str, str]]:
                     "version": ref["version"],
                     "env_version": ref["env_version"],
                     "steps": f"{ref['steps']:,}",
-                    "result": f"{ref['mean']:g} ± {ref['plus_minus']:g}",
+                    "result": f"{ref['mean']:g}" + ("" if pd.isna(ref["plus_minus"]) else f" ± {ref['plus_minus']:g}"),
                     "over": ref["over"],
                     "evaluated": ref["evaluated"],
                 }
@@ -289,7 +290,8 @@ def build_context(
                 {
                     "agent": clip["agent"],
                     "caption": f"{styles[clip['agent']].label} on {clip['env']}: seed {clip['seed']} "
-                    f"(the median seed by final return), one greedy episode from evaluation seed {clip['episode_seed']}: "
+                    f"(the median seed by final return), one {evaluation_policy_of(clip['env'])} episode from evaluation "
+                    f"seed {clip['episode_seed']}: "
                     f"return {clip['return']:.1f} in {clip['length']} steps",
                 }
             )

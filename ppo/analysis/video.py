@@ -1,7 +1,10 @@
-"""Recording one greedy episode of an agent as MP4 (H.264, for HTML) and GIF (for Markdown) with imageio.
+"""Recording one evaluation episode of an agent as MP4 (H.264, for HTML) and GIF (for Markdown) with imageio.
 
 Rendering is headless (`rgb_array`; pygame gets SDL_VIDEODRIVER=dummy). The episode starts from the
-first fixed evaluation seed, so the recording is one of the episodes the final evaluation scored.
+first fixed evaluation seed, played by the policy evaluation scores: greedy, so the recording is one of the
+episodes the final evaluation scored; on pixels stochastic, so it is a game from the same start, not
+necessarily one the evaluation played (its samples differ). Image envs are recorded from the real screen
+(Atari's 210x160 RGB, doubled), not from the 84x84 grayscale frames the network sees.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ppo.agents import get_agent
-from ppo.envs import EVAL_SEED_BASE, env_info
+from ppo.envs import EVAL_SEED_BASE, env_info, make_env
 from ppo.run.atomic import atomic_path, write_json
 from ppo.run.directory import read_run_json
 from ppo.run.evaluate import PolicyFn
@@ -49,30 +52,40 @@ def frame_step(env: gym.Env) -> int:
 def record_episode(env_id: str, act: PolicyFn) -> Recording:
     """One episode from the first evaluation seed, rendering only the frames kept (frame_step)."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame without a display
-    env = gym.make(env_id, render_mode="rgb_array")
+    env = make_env(env_id, render_mode="rgb_array")  # what evaluation plays (Atari: the whole game)
     keep_every = frame_step(env)
     obs, _ = env.reset(seed=EVAL_SEED_BASE)
-    frames, total, length, done = [env.render()], 0.0, 0, False
+    frames, total, length, done = [video_frame(env.render())], 0.0, 0, False
     while not done:
         obs, reward, terminated, truncated, _ = env.step(act(obs[None])[0])
         total += float(reward)
         length += 1
         done = terminated or truncated
         if length % keep_every == 0 or done:
-            frames.append(env.render())
+            frames.append(video_frame(env.render()))
     fps = max(1, round(env.metadata.get("render_fps", 30) / keep_every))
     env.close()
     return Recording(frames, total, length, fps)
 
 
+def video_frame(frame: np.ndarray) -> np.ndarray:
+    """A rendered frame as the video keeps it: small screens (Atari's 210x160) doubled, so a browser does not
+    blur them, and every side padded with black to a multiple of 8 (H.264's macro block: imageio would
+    otherwise resize, i.e. blur, every frame)."""
+    if frame.shape[0] < 300:
+        frame = frame.repeat(2, axis=0).repeat(2, axis=1)
+    pad = [(0, -n % 8) for n in frame.shape[:2]] + [(0, 0)]
+    return np.pad(frame, pad) if any(after for _, after in pad) else frame
+
+
 def agent_policy(env_id: str, agent: str, run_dir: str | Path, seed: int) -> PolicyFn:
-    """The greedy policy of a finished run (uniform random actions for the random agent)."""
+    """The evaluation policy of a finished run (uniform random actions for the random agent)."""
     return get_agent(agent).evaluation_policy(run_dir, env_info(env_id), seed)
 
 
 def write_mp4(path: str | Path, recording: Recording) -> None:
-    """H.264 with yuv420p pixels: the combination browsers play. Frame sides are multiples of 8 here
-    (600x400 for the classic envs), so no resizing happens."""
+    """H.264 with yuv420p pixels: the combination browsers play. Frame sides are multiples of 8 (video_frame),
+    so no resizing happens."""
     with atomic_path(path) as tmp:
         writer = imageio.get_writer(
             tmp, format="FFMPEG", fps=recording.fps, codec="libx264", pixelformat="yuv420p", macro_block_size=8

@@ -26,7 +26,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from gymnasium.vector import AutoresetMode  # noqa: E402
 
-from ppo.envs.pixels import is_atari_spec, make_atari, preprocess_image  # noqa: E402
+from ppo.envs.pixels import FRAME_SKIP, FRAMES_PER_EPISODE_CAP, is_atari_spec, make_atari, preprocess_image  # noqa: E402
 
 # Names users know from older Gym/Gymnasium releases, mapped to the id that exists today.
 # LunarLander-v2 (the article's env) raises DeprecatedEnv in Gymnasium 1.x; v3 changed wind and reset
@@ -167,7 +167,7 @@ def env_info(env_id: str) -> EnvInfo:
             raise EnvError(f"env {env_id!r} has action space {act}; supported: Discrete or a 1-D Box")
         if continuous and not (np.isfinite(act.low).all() and np.isfinite(act.high).all()):
             raise EnvError(f"env {env_id!r} has unbounded actions {act}; supported: a Box with finite bounds")
-        spec = env.spec
+        spec, atari = env.spec, is_atari(env_id)
         threshold = spec.reward_threshold if spec is not None else None
         return EnvInfo(
             env_id=env_id,
@@ -177,11 +177,20 @@ def env_info(env_id: str) -> EnvInfo:
             action_low=tuple(float(x) for x in act.low) if continuous else None,
             action_high=tuple(float(x) for x in act.high) if continuous else None,
             solved_threshold=None if threshold is None else float(threshold),
-            max_episode_steps=spec.max_episode_steps if spec is not None else None,
-            atari=is_atari(env_id),
+            # Atari: the ALE's cap of 108k frames, in agent steps
+            max_episode_steps=FRAMES_PER_EPISODE_CAP // FRAME_SKIP if atari else spec.max_episode_steps if spec else None,
+            atari=atari,
         )
     finally:
         env.close()
+
+
+def evaluation_policy_of(env_id: str) -> str:
+    """EnvInfo.evaluation_policy for a report's words: 'greedy' for an id this install cannot make."""
+    try:
+        return env_info(env_id).evaluation_policy
+    except (EnvError, gym.error.Error):
+        return "greedy"
 
 
 def _missing_extra(env_id: str, err: Exception) -> str:

@@ -88,6 +88,9 @@ class Checkpointer:
                 )
         return saved["state"]
 
+    def exists(self) -> bool:
+        return (self.run_dir / directory.CHECKPOINT).exists()
+
     def end_iteration(self) -> bool:
         """Called once at the end of every iteration: counts it, and says whether a save is due (the interval
         has passed, or a stop was requested). Counting is why it is not a plain query."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ppo.run.evaluate import EvalEpisodes, Evaluator, PolicyFn
+from ppo.run.tensorboard import ScalarLog
 
 EPISODE_COLUMNS = ("episode", "step", "wall_s", "return", "length")
 EVAL_COLUMNS = ("phase", "step", "wall_s", "episode", "return", "length", "truncated")
@@ -81,6 +83,7 @@ class RunLog:
         self._returns = np.zeros(n_envs)
         self._lengths = np.zeros(n_envs, dtype=np.int64)
         self._next_eval = 0
+        self._scalars_from = 0  # the first episode not yet sent to progress.scalars
         self._eval_seconds = 0.0
         self._last_eval_mean: float | None = None
         self._start = time.perf_counter()
@@ -128,10 +131,21 @@ class RunLog:
         self.result.total_steps = step
         if update is not None:
             self.result.last_update = update
-        if step >= self._next_eval:
+        evaluated = step >= self._next_eval
+        if evaluated:
             self._evaluate("periodic", step, act, self.settings.episodes)
             self._next_eval = (step // self.settings.every + 1) * self.settings.every
         self.progress.update(step, self.recent_train_return(), self._last_eval_mean)
+        new_episodes = [row[3] for row in self.result.episodes[self._scalars_from :]]
+        self._scalars_from = len(self.result.episodes)
+        self.progress.scalars(
+            step,
+            {
+                "train/episode_return": float(np.mean(new_episodes)) if new_episodes else None,
+                "eval/mean_return": self._last_eval_mean if evaluated else None,
+                **{f"update/{name}": value for name, value in (update or {}).items()},
+            },
+        )
 
     def start(self, act: PolicyFn) -> None:
         """Evaluate the untrained policy at step 0 so every curve starts at the same point."""
@@ -175,6 +189,7 @@ class RunLog:
         self._start = time.perf_counter() - state["train_seconds"] - state["eval_seconds"]
         self._returns[:] = 0.0
         self._lengths[:] = 0
+        self._scalars_from = len(r.episodes)
         self.progress.update(r.total_steps, self.recent_train_return(), self._last_eval_mean)
 
     def recent_train_return(self, last: int = 20) -> float | None:
@@ -201,8 +216,10 @@ class RunLog:
 class Progress:
     """A tqdm bar on a terminal; plain log lines (at evaluations) otherwise, e.g. under Snakemake."""
 
-    def __init__(self, total_steps: int, label: str, enabled: bool = True):
+    def __init__(self, total_steps: int, label: str, enabled: bool = True, tensorboard_dir: str | Path | None = None):
         self.enabled = enabled
+        # TensorBoard scalars (tensorboard.py), independent of `enabled`: a quiet job under Snakemake is watched there.
+        self.tensorboard = ScalarLog(tensorboard_dir) if tensorboard_dir is not None else None
         self.bar = None
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
@@ -223,6 +240,11 @@ class Progress:
         else:
             print(message, file=sys.stderr, flush=True)
 
+    def scalars(self, step: int, values: dict[str, float | None]) -> None:
+        """Called once per update with what a live view plots (None: nothing new this time)."""
+        if self.tensorboard is not None:
+            self.tensorboard.record(step, values)
+
     def evaluated(self, phase: str, step: int, mean: float) -> None:
         """Called after every evaluation with its mean return; a tuning trial reports it to its pruner here."""
 
@@ -237,6 +259,8 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def _fmt(value: float | None) -> str:

@@ -148,7 +148,7 @@ def tuning_runtime_minutes(wildcards):
     settings = study_settings(config, wildcards.study)
     steps = settings.total_timesteps * len(settings.seeds)
     per_worker = math.ceil(settings.trials / len(get_study_workers(wildcards))) + 1
-    speed = REGISTRY[BASES[wildcards.study]].steps_per_second
+    speed = REGISTRY[BASES[wildcards.study]].cluster_speed(STUDIES[wildcards.study]["env"])
     return 10 + math.ceil(per_worker * steps / speed / 60)
 
 
@@ -164,7 +164,7 @@ def train_runtime_minutes(wildcards):
     """SLURM runtime of a training job: its step budget at the registry's conservative speed, plus 5
     minutes of headroom."""
     steps = hyperparameters(config, wildcards.env, wildcards.agent)["total_timesteps"]
-    speed = REGISTRY[BASES[wildcards.agent]].steps_per_second
+    speed = REGISTRY[BASES[wildcards.agent]].cluster_speed(wildcards.env)
     return 5 + math.ceil(steps / speed / 60)
 
 

@@ -75,10 +75,10 @@ def load_policy(run_dir: str | Path, info: EnvInfo) -> Policy:
     space = {k: (list(v) if isinstance(v, tuple) else v) for k, v in action_space_record(info).items()}
     saved_space = {k: (list(v) if isinstance(v, tuple) else v) for k, v in saved["action_space"].items()}
     if saved_shape != info.obs_shape or saved_space != space:
-        trained = f"observations {saved_shape}, actions {action_space_text(**saved_space)}"
+        trained = f"{_observation_text(saved_shape)}, actions {action_space_text(**saved_space)}"
         raise ValueError(
             f"{path} was trained on {saved['env_id']} ({trained}); "
-            f"{info.env_id} needs observations {info.obs_shape} and actions {info.action_text}"
+            f"{info.env_id} needs {_observation_text(info.obs_shape)} and actions {info.action_text}"
         )
     if pixels:
         policy = CnnActorCritic(info.obs_shape, make_distribution(info))
@@ -96,6 +96,10 @@ def load_policy(run_dir: str | Path, info: EnvInfo) -> Policy:
     except RuntimeError as err:
         raise ValueError(f"{path} does not fit this version's network: {str(err).splitlines()[1].strip()}") from None
     return policy.eval()
+
+
+def _observation_text(shape: tuple[int, ...]) -> str:
+    return f"obs size {shape[0]}" if len(shape) == 1 else f"observations {'x'.join(map(str, shape))}"
 
 
 def saved_evaluation_policy(run_dir: str | Path, info: EnvInfo, seed: int = 0) -> PolicyFn:
