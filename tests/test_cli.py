@@ -9,7 +9,7 @@ BASE = ["train", "--agent", "ppo", "--seed", "0", "--quiet", "--total-timesteps"
     "args, message",
     [
         (["--env", "CartPol-v1"], "error: unknown env id 'CartPol-v1'; did you mean CartPole-v1"),
-        (["--env", "Blackjack-v1"], "has observations Tuple(Discrete(32), Discrete(11), Discrete(2)); supported: flat Box (1-D)"),
+        (["--env", "Blackjack-v1"], "has observations Tuple(Discrete(32), Discrete(11), Discrete(2)); supported: flat Box"),
         (["--env", "PPOBenchMultiDiscrete-v0"], "has action space MultiDiscrete([2 3]); supported: Discrete or a 1-D Box"),
         (["--env", "CartPole-v1", "--set", "lr=0.1"], "unknown hyperparameter 'lr'"),
         (["--env", "CartPole-v1", "--set", "learning_rate=fast"], "learning_rate='fast' has the wrong type; allowed: float"),
