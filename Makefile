@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: help venv system-deps test test-slurm test-fast lint benchmark rerun benchmark-speed report publish dashboard lock clean
+.PHONY: help venv system-deps test test-slurm test-fast lint benchmark rerun benchmark-speed report publish dashboard lock clean clean-cache
 # Jobs call `python -m ppo`: put the venv first on PATH for Snakemake and its jobs.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SDL_VIDEODRIVER ?= dummy
@@ -85,5 +85,9 @@ lock: $(STAMP)  ## regenerate requirements.lock from the current .venv
 	{ head -2 requirements.lock; $(BIN)/pip freeze | grep -v -E '^(-e|ppo-bench|# Editable)' | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
-clean:  ## remove generated results (keeps .venv)
-	rm -rf results .snakemake report/figures report/media report/envs report/index.html report/README.md
+clean:  ## remove generated results (keeps .venv and the compile cache; make clean-cache removes that too)
+	if [ -d results ]; then find results -mindepth 1 -maxdepth 1 ! -name compile-cache -exec rm -rf {} +; fi
+	rm -rf .snakemake report/figures report/media report/envs report/index.html report/README.md
+
+clean-cache:  ## remove torch.compile's cache (results/compile-cache): the next compiled run compiles cold
+	rm -rf results/compile-cache

@@ -300,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--repeats", type=_positive_int, default=1, help="interleaved repeats; medians are reported")
     bench.add_argument("--no-sb3", action="store_true", help="leave Stable-Baselines3 out even when installed")
+    bench.add_argument("--no-compile", action="store_true", help="leave the compiled column (and its compile timings) out")
     bench.add_argument("--out", default="results/benchmarks/speed.json", help="JSON file to write")
     bench.add_argument("--readme", default=None, help="Markdown file whose speed-table section is rewritten")
     return parser

@@ -297,12 +297,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     sb3_note = None if with_sb3 else ("Stable-Baselines3 left out (--no-sb3)" if args.no_sb3 else SB3_MISSING)
     if sb3_note:
         print(f"note: {sb3_note}", file=sys.stderr)
-    results = run_speed_benchmark(cases, args.repeats, with_sb3, log=lambda line: print(line, file=sys.stderr))
+    results = run_speed_benchmark(
+        cases, args.repeats, with_sb3, log=lambda line: print(line, file=sys.stderr), with_compile=not args.no_compile
+    )
     command = " ".join(
         ["python -m ppo bench --envs", *env_ids]
         + ([f"--steps {args.steps}"] if args.steps else [])
         + [f"--repeats {args.repeats}"]
         + (["--no-sb3"] if args.no_sb3 else [])
+        + (["--no-compile"] if args.no_compile else [])
     )
     report = speed_report(results, args.repeats, sb3_note, command)
     write_json(args.out, report)

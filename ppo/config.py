@@ -58,6 +58,10 @@ class Hyperparameters:
     total_timesteps: int = field(
         default=100_000, metadata=_help("env steps to train for (all envs together; Atari: agent steps of 4 frames)")
     )
+    compile: str = field(
+        default="auto",
+        metadata=_help("auto | on | off: torch.compile the update's loss (auto: where the run is long enough to gain)"),
+    )
     device: str = field(
         default="cpu", metadata=_help("torch device of image (CNN) policies: cpu | cuda | cuda:N | mps (vector policies: cpu)")
     )
@@ -81,6 +85,9 @@ class Hyperparameters:
         # Coerce YAML lists to tuples so the dataclass stays hashable and comparable.
         object.__setattr__(self, "net_arch", tuple(self.net_arch) if isinstance(self.net_arch, list) else self.net_arch)
         _coerce_yaml11_floats(self)
+        # YAML 1.1 reads `compile: on` / `off` as booleans; users mean the words.
+        if isinstance(self.compile, bool):
+            object.__setattr__(self, "compile", "on" if self.compile else "off")
         _check_types(self)
         _check_ranges(self)
 
@@ -183,6 +190,7 @@ def _check_ranges(hp: Hyperparameters) -> None:
     need(hp.max_grad_norm is None or hp.max_grad_norm > 0, "max_grad_norm", "> 0 or null")
     need(hp.activation in ("tanh", "relu", "identity"), "activation", "tanh | relu | identity")
     need(re.fullmatch(r"cpu|cuda(:\d+)?|mps", hp.device) is not None, "device", "cpu | cuda | cuda:N | mps")
+    need(hp.compile in ("auto", "on", "off"), "compile", "auto | on | off")
     need(hp.adam_eps > 0, "adam_eps", "> 0")
     need(1 <= hp.batch_size <= hp.rollout_size, "batch_size", f"1 .. n_envs * n_steps = {hp.rollout_size}")
     need(hp.total_timesteps >= hp.rollout_size, "total_timesteps", f">= one rollout, n_envs * n_steps = {hp.rollout_size}")

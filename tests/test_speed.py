@@ -43,6 +43,9 @@ def test_bench_measures_all_three_and_rewrites_the_readme(tmp_path):
     assert row["raw_env_steps_per_s"] > row["ours_steps_per_s"] > 0 and row["sb3_steps_per_s"] > 0
     assert row["ours_over_sb3"] == pytest.approx(row["ours_steps_per_s"] / row["sb3_steps_per_s"])
     assert sum(row["ours_time_share"].values()) == pytest.approx(1.0)
+    # the compiled column: its own speed, and a cold compile (empty cache) slower than a warm one
+    assert row["compiled_steps_per_s"] > 0 and row["compile_seconds"]["cold"] > row["compile_seconds"]["warm"] > 0
+    assert row["budget"] == 100_000 and row["compiled_over_sb3_amortized"] > 0
     assert report["versions"]["stable_baselines3"] and report["host"]["cpu_model"]
     text = readme.read_text()
     assert "old table" not in text and "| CartPole-v1 | ppo-zoo = ppo |" in text and text.endswith("rest\n")
@@ -55,10 +58,10 @@ def test_bench_measures_all_three_and_rewrites_the_readme(tmp_path):
 def test_bench_without_sb3_says_so_and_still_measures(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(speed, "sb3_available", lambda: False)
     out = tmp_path / "speed.json"
-    assert main(["bench", "--envs", "CartPole-v1", "--steps", "256", "--out", str(out)]) == 0
+    assert main(["bench", "--envs", "CartPole-v1", "--steps", "256", "--out", str(out), "--no-compile"]) == 0
     assert "Stable-Baselines3 is not installed" in capsys.readouterr().err
     (row,) = json.loads(out.read_text())["rows"]
-    assert row["sb3_steps_per_s"] is None and row["ours_steps_per_s"] > 0
+    assert row["sb3_steps_per_s"] is None and row["ours_steps_per_s"] > 0 and row["compiled_steps_per_s"] is None
     assert "skipped" in speed.markdown_table(json.loads(out.read_text()))
 
 

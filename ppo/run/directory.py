@@ -85,6 +85,7 @@ def write_run(out_dir: str | Path, result: RunResult, meta: dict[str, Any]) -> d
         "resumed_at_steps": result.resumed_at,
         "final_eval": summarize_returns(result.final_eval) if result.final_eval is not None else None,
         "last_update": result.last_update,
+        "compile": result.compile,
     }
     write_json(out / "run.json", run)
     return run

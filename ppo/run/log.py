@@ -47,6 +47,7 @@ class RunResult:
     last_update: dict[str, float] | None = None
     phase_seconds: dict[str, float] | None = None  # train_seconds split by PhaseTimer (PPO only)
     resumed_at: list[int] = field(default_factory=list)  # env steps at which the run resumed from a checkpoint
+    compile: dict[str, Any] | None = None  # whether and why the update was compiled (PPO only: compiled.py)
 
 
 class PhaseTimer:

@@ -160,6 +160,19 @@ def shuffled(rollout: RolloutBatch, batch_size: int, generator: torch.Generator)
     return RolloutBatch(*(field[permutation] for field in rollout))
 
 
+def padded(rollout: RolloutBatch, batch_size: int) -> tuple[RolloutBatch, torch.Tensor]:
+    """The rollout with zero samples appended up to a multiple of batch_size, and the samples' weights (1 real,
+    0 padding): every minibatch then has one size (a compiled loss needs that; update.py weighs the padding
+    out). Zero samples keep every term finite (log pi of action 0 at observation 0), so 0 * term is 0."""
+    n = len(rollout.actions)
+    extra = -n % batch_size
+    weights = torch.ones(n + extra, device=rollout.advantages.device)
+    if extra == 0:
+        return rollout, weights
+    weights[n:] = 0.0
+    return RolloutBatch(*(torch.cat([f, f.new_zeros((extra, *f.shape[1:]))]) for f in rollout)), weights
+
+
 def minibatches(rollout: RolloutBatch, batch_size: int) -> Iterator[RolloutBatch]:
     """Consecutive minibatches of batch_size (views, no copies); the last is smaller when batch_size does
     not divide the rollout. Over a shuffled rollout, every sample is used exactly once per epoch."""

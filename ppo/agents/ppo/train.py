@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ppo.agents.ppo.buffer import RolloutBuffer
+from ppo.agents.ppo.compiled import compile_loss
 from ppo.agents.ppo.distributions import make_distribution
 from ppo.agents.ppo.networks import build_policy, check_device, evaluation_policy, make_actor
 from ppo.agents.ppo.normalization import RewardScaler
@@ -56,6 +57,8 @@ def train_ppo(
     )
     scale_rewards = RewardScaler(hp.n_envs, hp.gamma) if hp.normalize_reward else None
     log = RunLog(hp.n_envs, evaluator, evaluation, progress, whole_games=info.atari)
+    # The update's loss compiled where it pays (compiled.py); None = eager. Its seconds count as training time.
+    compiled_loss, compile_record = compile_loss(policy, hp, info.pixels, warn=progress.notice)
     act_eval = evaluation_policy(policy, info, seed)  # greedy on vectors, stochastic on pixels (networks.py)
 
     valid = np.ones(hp.n_envs, dtype=bool)  # False where obs is a final obs awaiting autoreset
@@ -113,7 +116,8 @@ def train_ppo(
             gae_episode_boundaries=hp.gae_episode_boundaries,
         )
         try:
-            stats = ppo_update(policy, optimizer, buffer.get().to(policy.flat_parameters.device), hp, generator, clip_range)
+            rollout = buffer.get().to(policy.flat_parameters.device)
+            stats = ppo_update(policy, optimizer, rollout, hp, generator, clip_range, compiled_loss)
         except FloatingPointError as err:
             raise FloatingPointError(f"{err} at step {step}") from None
         timer.lap("update")
@@ -126,6 +130,7 @@ def train_ppo(
     result = log.finish(act_eval)
     evaluator.close()
     result.phase_seconds = timer.seconds
+    result.compile = dict(compile_record.__dict__)
     result.model = policy.saved(info)
     return result
 

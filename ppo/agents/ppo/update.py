@@ -1,18 +1,25 @@
-"""The PPO update (Schulman et al. 2017), readable top to bottom.
+"""The PPO update (Schulman et al. 2017), readable top to bottom: ppo_update's loop, minibatch_loss's math.
 
 Diagnostics have fixed names: policy_loss, value_loss, entropy, approx_kl, clip_fraction,
 explained_variance, grad_norm (see UpdateStats).
+
+minibatch_loss runs eagerly, or compiled by torch.compile (compiled.py: same math, fused kernels). A compiled
+loss takes minibatches of one size only (a new size would recompile), so there the epoch's last, shorter
+minibatch is padded to full size with samples of weight 0, and every mean over the minibatch becomes the
+weighted mean sum(w x) / sum(w): the same number over the real samples, the padding contributing nothing to
+the loss or its gradient.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-from ppo.agents.ppo.buffer import RolloutBatch, minibatches, shuffled
+from ppo.agents.ppo.buffer import RolloutBatch, minibatches, padded, shuffled
 from ppo.agents.ppo.optim import FlatAdam
 from ppo.agents.ppo.policy import ActorCritic
 from ppo.config import Hyperparameters
@@ -30,25 +37,71 @@ class UpdateStats(NamedTuple):
     grad_norm: float  # mean global gradient norm before clipping
 
 
-def clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float) -> torch.Tensor:
+class LossTerms(NamedTuple):
+    loss: torch.Tensor  # what backward() differentiates
+    policy_loss: torch.Tensor
+    value_loss: torch.Tensor
+    entropy: torch.Tensor
+    log_ratio: torch.Tensor  # (B,) log r of every sample (padding included), for the diagnostics
+
+
+def mean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """E[x] over the minibatch's samples: the plain mean, or sum(w x) / sum(w) over a padded one."""
+    return x.mean() if weights is None else (x * weights).sum() / weights.sum()
+
+
+def clipped_surrogate(
+    ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float | torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """L^CLIP (PPO paper eq. 7), negated for minimization:
     -E[min(r * A, clip(r, 1 - eps, 1 + eps) * A)].
     The min makes the objective pessimistic: once r has moved past the clip boundary in the direction the
     advantage favours, the clipped term is the smaller one and its gradient is zero."""
     unclipped = ratio * advantages
     clipped = ratio.clamp(1.0 - clip_range, 1.0 + clip_range) * advantages
-    return -torch.min(unclipped, clipped).mean()
+    return -mean(torch.min(unclipped, clipped), weights)
 
 
 def value_loss(
-    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_range_vf: float | None
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    clip_range_vf: float | None,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Squared error to the GAE returns. With clip_range_vf, PPO2's pessimistic clipped form:
     max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2)."""
     if clip_range_vf is None:
-        return F.mse_loss(values, returns)  # mean((V - R)^2) as one op forward and one backward
+        if weights is None:
+            return F.mse_loss(values, returns)  # mean((V - R)^2) as one op forward and one backward
+        return mean((values - returns).square(), weights)
     clipped = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
-    return torch.max((values - returns).square(), (clipped - returns).square()).mean()
+    return mean(torch.max((values - returns).square(), (clipped - returns).square()), weights)
+
+
+def minibatch_loss(
+    policy: ActorCritic,
+    batch: RolloutBatch,
+    weights: torch.Tensor | None,
+    clip_range: float | torch.Tensor,
+    hp: Hyperparameters,
+) -> LossTerms:
+    """The PPO loss of one minibatch (weights: None, or 1 for a real sample and 0 for padding)."""
+    new = policy.evaluate_actions(batch.obs, batch.actions)
+    # r_t(theta) = pi(a|s) / pi_old(a|s), computed in log space.
+    log_ratio = new.log_probs - batch.log_probs
+    ratio = log_ratio.exp()
+
+    policy_loss = clipped_surrogate(ratio, batch.advantages, clip_range, weights)
+    v_loss = value_loss(new.values, batch.values, batch.returns, hp.clip_range_vf, weights)
+    # A Gaussian's entropy is one value for every state (a 0-d tensor): its mean is itself.
+    entropy = new.entropy if new.entropy.dim() == 0 else mean(new.entropy, weights)
+    # Total loss (PPO paper eq. 9, as a minimization): L^CLIP + c1 L^VF - c2 H.
+    loss = policy_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
+    return LossTerms(loss, policy_loss, v_loss, entropy, log_ratio)
+
+
+LossFn = Callable[[ActorCritic, RolloutBatch, "torch.Tensor | None", "float | torch.Tensor", Hyperparameters], LossTerms]
 
 
 def normalize_per_minibatch(advantages: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -77,46 +130,52 @@ def ppo_update(
     hp: Hyperparameters,
     generator: torch.Generator,
     clip_range: float | None = None,
+    compiled_loss: LossFn | None = None,
 ) -> UpdateStats:
     """n_epochs passes of shuffled minibatches over one rollout. clip_range: this update's clip epsilon
-    (annealed by the caller under clip_range_schedule=linear); hp.clip_range when None."""
+    (annealed by the caller under clip_range_schedule=linear); hp.clip_range when None. compiled_loss:
+    minibatch_loss compiled (compiled.py), fed full-size minibatches only; None = eager."""
     clip_range = hp.clip_range if clip_range is None else clip_range
+    loss_of = minibatch_loss if compiled_loss is None else compiled_loss
+    # A compiled loss takes the clip range as a tensor: a Python float is a constant to the compiler, and the
+    # annealed value would recompile it every update.
+    clip = clip_range if compiled_loss is None else torch.tensor(clip_range, device=rollout.advantages.device)
     # Diagnostics are collected as tensors (no .item() sync in the loop) and reduced once at the end.
     minibatch_stats = []  # policy_loss, value_loss, entropy, grad_norm of every minibatch, in turn
     log_ratios = []  # log r of every sample when its minibatch was used, for approx_kl and clip_fraction
+    sample_weights = []  # their weights (padding: 0), under a compiled loss
     for _ in range(hp.n_epochs):
         # Detail: shuffled minibatches, each sample exactly once per epoch.
         epoch = shuffled(rollout, hp.batch_size, generator) if hp.shuffle_minibatches else rollout
         if hp.normalize_advantage:
             # Detail: per-minibatch advantage normalization (computed for all minibatches of the epoch at once).
             epoch = epoch._replace(advantages=normalize_per_minibatch(epoch.advantages, hp.batch_size))
-        for batch in minibatches(epoch, hp.batch_size):
-            new = policy.evaluate_actions(batch.obs, batch.actions)
-            # r_t(theta) = pi(a|s) / pi_old(a|s), computed in log space.
-            log_ratio = new.log_probs - batch.log_probs
-            ratio = log_ratio.exp()
-
-            policy_loss = clipped_surrogate(ratio, batch.advantages, clip_range)
-            v_loss = value_loss(new.values, batch.values, batch.returns, hp.clip_range_vf)
-            entropy = new.entropy.mean()
-            # Total loss (PPO paper eq. 9, as a minimization): L^CLIP + c1 L^VF - c2 H.
-            loss = policy_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
+        if compiled_loss is None:
+            batches = ((batch, None) for batch in minibatches(epoch, hp.batch_size))
+        else:
+            epoch, weights = padded(epoch, hp.batch_size)
+            batches = zip(minibatches(epoch, hp.batch_size), weights.split(hp.batch_size))
+        for batch, weights in batches:
+            terms = loss_of(policy, batch, weights, clip, hp)
 
             optimizer.zero_grad()
-            loss.backward()
+            terms.loss.backward()
             # Detail: global gradient-norm clipping over actor and critic together (None = measure only).
             grad_norm = optimizer.clip_grad_norm_(hp.max_grad_norm)
             optimizer.step()
 
-            minibatch_stats += (policy_loss.detach(), v_loss.detach(), entropy.detach(), grad_norm)
-            log_ratios.append(log_ratio.detach())
+            minibatch_stats += (terms.policy_loss.detach(), terms.value_loss.detach(), terms.entropy.detach(), grad_norm)
+            log_ratios.append(terms.log_ratio.detach())
+            if weights is not None:
+                sample_weights.append(weights)
 
     with torch.no_grad():
         policy_loss, v_loss, entropy, grad_norm = torch.stack(minibatch_stats).view(-1, 4).mean(0).tolist()
         log_ratio = torch.cat(log_ratios)
         ratio = log_ratio.exp()
-        approx_kl = float(((ratio - 1.0) - log_ratio).mean())
-        clip_fraction = float(((ratio - 1.0).abs() > clip_range).float().mean())
+        weights = torch.cat(sample_weights) if sample_weights else None
+        approx_kl = float(mean((ratio - 1.0) - log_ratio, weights))
+        clip_fraction = float(mean(((ratio - 1.0).abs() > clip_range).float(), weights))
     stats = UpdateStats(
         policy_loss=policy_loss,
         value_loss=v_loss,

@@ -1,0 +1,157 @@
+"""The compiled update (ppo/agents/ppo/compiled.py): the same PPO math as the eager one, one graph for the whole
+run, a failed compile falls back to eager in one warning line, and the auto rule compiles only long runs."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ppo.agents import resolve
+from ppo.agents.ppo import compiled
+from ppo.agents.ppo.buffer import RolloutBatch, padded
+from ppo.agents.ppo.distributions import DiagGaussian
+from ppo.agents.ppo.optim import FlatAdam
+from ppo.agents.ppo.policy import ActorCritic
+from ppo.agents.ppo.update import minibatch_loss, ppo_update
+from ppo.config import Hyperparameters
+
+OBS_DIM, ACTION_DIM = 5, 2
+
+
+@pytest.fixture(scope="module", autouse=True)
+def inductor_cache(tmp_path_factory):
+    """One cache for this module's compiles (the first compiles cold, the rest load it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path_factory.mktemp("inductor")))
+        yield
+
+
+def gaussian_policy(seed=0) -> ActorCritic:
+    torch.manual_seed(seed)
+    distribution = DiagGaussian(ACTION_DIM, np.full(ACTION_DIM, -1.0), np.full(ACTION_DIM, 1.0))
+    return ActorCritic(OBS_DIM, distribution, (16, 16), "tanh")
+
+
+def rollout(n: int, seed=0) -> RolloutBatch:
+    g = torch.Generator().manual_seed(seed)
+    return RolloutBatch(
+        obs=torch.randn(n, OBS_DIM, generator=g),
+        actions=torch.randn(n, ACTION_DIM, generator=g),
+        log_probs=torch.randn(n, generator=g) - 2.0,
+        values=torch.randn(n, generator=g),
+        advantages=torch.randn(n, generator=g),
+        returns=torch.randn(n, generator=g),
+    )
+
+
+HP = Hyperparameters(n_envs=1, n_steps=100, batch_size=32, n_epochs=3, total_timesteps=100, compile="on", clip_range_vf=0.2)
+
+
+def test_padding_changes_no_loss_and_no_gradient():
+    """A minibatch padded with zero-weight samples has the loss and the gradient of the unpadded one."""
+    batch = rollout(20)
+    padded_batch, weights = padded(batch, 32)
+    assert len(padded_batch.obs) == 32 and weights.tolist() == [1.0] * 20 + [0.0] * 12
+    assert (padded_batch.obs[20:] == 0).all() and torch.equal(padded_batch.obs[:20], batch.obs)
+    results = []
+    for b, w in ((batch, None), (padded_batch, weights)):
+        policy = gaussian_policy()
+        terms = minibatch_loss(policy, b, w, 0.2, HP)
+        terms.loss.backward()
+        results.append((terms.loss.detach(), terms.value_loss.detach(), policy.flat_gradient.clone()))
+    (loss, v_loss, grad), (loss_p, v_loss_p, grad_p) = results
+    assert torch.allclose(loss, loss_p, atol=1e-6) and torch.allclose(v_loss, v_loss_p, atol=1e-6)
+    assert torch.allclose(grad, grad_p, atol=1e-6) and grad.abs().sum() > 0
+    # A full rollout needs no padding.
+    same, ones = padded(rollout(64), 32)
+    assert len(same.obs) == 64 and bool(ones.all())
+
+
+def test_compiled_update_matches_the_eager_one_and_never_recompiles():
+    """One update (3 epochs, last minibatch 4 of 32 real samples) compiled and eager: the same parameters and
+    diagnostics up to float rounding; and rollouts of other sizes reuse the one graph."""
+    runs = {}
+    for mode in ("off", "on"):
+        policy = gaussian_policy()
+        optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=3e-3, eps=1e-5)
+        hp = Hyperparameters(**{**HP.to_dict(), "compile": mode})
+        loss_fn, record = compiled.compile_loss(policy, hp, pixels=False)
+        assert record.compiled == (mode == "on") and (loss_fn is None) == (mode == "off")
+        stats = ppo_update(policy, optimizer, rollout(100), hp, torch.Generator().manual_seed(1), 0.15, loss_fn)
+        runs[mode] = (policy.flat_parameters.detach().clone(), stats, loss_fn, policy, optimizer, hp)
+    (eager_params, eager_stats, *_), (params, stats, loss_fn, policy, optimizer, hp) = runs["off"], runs["on"]
+    assert not torch.equal(eager_params, gaussian_policy().flat_parameters), "the update moved nothing"
+    assert torch.allclose(params, eager_params, atol=1e-5, rtol=1e-4)
+    for name, value in eager_stats._asdict().items():
+        assert getattr(stats, name) == pytest.approx(value, rel=1e-4, abs=1e-6), name
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for n in (90, 37, 128):  # other last-minibatch sizes, another annealed clip range
+            ppo_update(policy, optimizer, rollout(n, seed=n), hp, torch.Generator().manual_seed(n), 0.1, loss_fn)
+
+
+def test_the_loss_compiles_without_graph_breaks():
+    batch, weights = padded(rollout(20), 32)
+    explanation = torch._dynamo.explain(minibatch_loss)(gaussian_policy(), batch, weights, torch.tensor(0.2), HP)
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1
+
+
+def test_a_failed_compile_warns_in_one_line_and_runs_eagerly(monkeypatch):
+    import torch._inductor.config as inductor
+
+    monkeypatch.setattr(inductor.cpp, "cxx", ("/nonexistent/c++",))
+    torch._dynamo.reset()
+    warnings = []
+    loss_fn, record = compiled.compile_loss(gaussian_policy(), HP, pixels=False, warn=warnings.append)
+    torch._dynamo.reset()
+    assert loss_fn is None and not record.compiled and "eager" in record.reason
+    assert len(warnings) == 1 and "\n" not in warnings[0] and warnings[0].startswith("warning: compiling the update failed")
+
+
+def test_an_unusable_cache_directory_warns_and_runs_eagerly(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(blocker / "cache"))  # a directory under a file
+    warnings = []
+    loss_fn, record = compiled.compile_loss(gaussian_policy(), HP, pixels=False, warn=warnings.append)
+    assert loss_fn is None and not record.compiled and len(warnings) == 1
+
+
+@pytest.mark.parametrize(
+    "agent, env, overrides, expected",
+    [
+        ("ppo-zoo", "CartPole-v1", {}, False),  # 100k steps: 7,800 minibatch steps save ~2 s, less than a compile
+        ("ppo-zoo", "HalfCheetah-v5", {}, True),  # 1M steps of 20 epochs of minibatch 64: ~313k steps
+        ("ppo-zoo", "HalfCheetah-v5", {"compile": "off"}, False),
+        ("ppo-zoo", "CartPole-v1", {"compile": "on"}, True),
+    ],
+)
+def test_auto_compiles_only_where_the_gain_exceeds_the_compile(agent, env, overrides, expected):
+    hp, _ = resolve(agent, env, overrides)
+    wanted, reason = compiled.decide(hp, pixels=False)
+    assert wanted is expected and reason
+    # Image policies stay eager unless forced.
+    assert compiled.decide(hp, pixels=True)[0] is (hp.compile == "on")
+
+
+@pytest.mark.slow
+def test_compiled_runs_are_reproducible_and_record_the_compile(tmp_path):
+    """Two compiled runs of one seed write identical logs; run.json says it compiled, and why."""
+
+    def train(out):
+        args = ["--env", "Pendulum-v1", "--agent", "ppo", "--seed", "0", "--total-timesteps", "4096", "--quiet"]
+        args += ["--set", "compile=on", "--set", "n_envs=2", "--set", "n_steps=256", "--set", "batch_size=100"]
+        args += ["--eval-every", "2048", "--eval-episodes", "2", "--final-eval-episodes", "2", "--out", str(out)]
+        subprocess.run([sys.executable, "-m", "ppo", "train", *args], check=True, capture_output=True)
+        return out
+
+    first, second = train(tmp_path / "a"), train(tmp_path / "b")
+    run = json.loads((first / "run.json").read_text())
+    assert run["compile"]["compiled"] and run["compile"]["reason"] == "compile=on"
+    for name in ("episodes.csv", "evals.csv"):
+        a, b = (pd.read_csv(d / name).drop(columns="wall_s") for d in (first, second))
+        pd.testing.assert_frame_equal(a, b)
+    assert json.loads((second / "run.json").read_text())["last_update"] == run["last_update"]
