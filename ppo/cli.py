@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter; VALUE is YAML; repeatable"
     )
     train.add_argument(
-        "--eval-every", type=_positive_int, help="env steps between periodic greedy evaluations (default: budget / 20)"
+        "--eval-every", type=_positive_int, help="env steps between periodic evaluations (default: budget / 20)"
     )
     train.add_argument("--eval-episodes", type=_positive_int, default=10, help="episodes per periodic evaluation (default 10)")
     train.add_argument(
@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = verbs.add_parser(
         "evaluate",
         help="re-evaluate a saved ppo model greedily on the fixed evaluation seeds",
-        description="Load RUN's model and play N greedy episodes on the fixed evaluation seeds; prints a JSON summary.",
+        description="Load RUN's model and play N episodes (greedy; stochastic on image envs) on the fixed evaluation seeds; "
+        "prints a JSON summary.",
     )
     evaluate.add_argument("--run", required=True, help="a finished run directory (with run.json and its model)")
     evaluate.add_argument("--episodes", type=_positive_int, default=100, help="episodes to play (default 100)")

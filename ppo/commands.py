@@ -76,8 +76,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = agent.train(env_id, hp, args.seed, evaluation, progress, checkpoints if agent.resumable else None)
     except BaseException:
         # A failed run leaves nothing behind, unless a checkpoint will resume it (then its curves go on).
-        if progress.tensorboard is not None and not checkpoints.exists():
-            progress.tensorboard.discard()
+        if progress.tensorboard is not None:
+            progress.tensorboard.close() if checkpoints.exists() else progress.tensorboard.discard()
         raise
     run_json = write_run(args.out, result, meta)
     checkpoints.remove()  # the run is complete: run.json is written

@@ -156,6 +156,8 @@ def ours_steps_per_second(
     evaluation = EvalSettings(every=10**12, episodes=1, final_episodes=1, width=1)
     hp = dataclasses.replace(hp, compile="on" if compiled else "off")
     result = train_ppo(env_id, hp, seed, evaluation, Progress(0, "", enabled=False))
+    if compiled and not result.compile["compiled"]:
+        raise RuntimeError(f"{env_id}: the update did not compile ({result.compile['reason']})")
     compile_seconds = (result.compile or {}).get("compile_seconds") or 0.0
     return result.total_steps / (result.train_seconds - compile_seconds), dict(result.phase_seconds)
 

@@ -48,7 +48,7 @@ class Agent:
     colour: str  # one colour per agent, the same in every figure
     description: str  # one line for --help and the docs
     trainer: str  # "module:function", a Trainer
-    actor: str  # "module:function" (run_dir, env info, seed) -> the greedy policy of a finished run
+    actor: str  # "module:function" (run_dir, env info, seed) -> the evaluation policy of a finished run
     model_file: str | None  # the model it leaves in its run directory (the actor reads it), None for none
     resumable: bool  # saves checkpoints and resumes from them (and so stops at a safe point on SIGTERM)
     # Training-loop env steps per second assumed for cluster runtimes: deliberately below the measured speeds,

@@ -4,8 +4,9 @@ SB3's own: the algorithm, its policy and rollout buffer, VecNormalize (where the
 for it) and its model format (model.zip, plus vec_normalize.pkl when normalizing). ppo-bench's, so that the
 comparison is like for like: the env ids and budgets (total_timesteps rounded down to whole rollouts), the
 seeds (PPO(seed=...) and env i reset with seed + i, as our vector env does), the training-episode log
-(episodes.csv, raw env rewards), the periodic and final greedy evaluations (our Evaluator over SB3's
-deterministic policy, on the fixed evaluation seeds), run.json, and wall-clock time kept apart from evaluation.
+(episodes.csv, raw env rewards; whole games on Atari), the periodic and final evaluations (our Evaluator over
+SB3's deterministic policy, stochastic on pixels, on the fixed evaluation seeds), run.json, and wall-clock
+time kept apart from evaluation.
 
 Two alignments with our loop (ppo/agents/ppo/train.py):
 - Schedules. SB3 updates progress_remaining after collecting a rollout, so its first update already runs at
@@ -48,12 +49,15 @@ NO_SB3_EQUIVALENT = (
     "bootstrap_rollout_end",
     "gae_episode_boundaries",
     "clip_range_vf",
+    "device",  # sb3-ppo runs on the CPU, as the comparison is measured
 )
 
 
 def check_settings(hp: Hyperparameters) -> None:
     """ConfigError naming the first setting SB3 cannot run like ours."""
     defaults = Hyperparameters()
+    if hp.compile == "on":
+        raise ConfigError("compile='on' compiles our update only; sb3-ppo runs only 'auto' or 'off' (both eager)")
     for name in NO_SB3_EQUIVALENT:
         value, default = getattr(hp, name), getattr(defaults, name)
         if value != default:
@@ -134,7 +138,8 @@ def evaluation_policy(model, info: EnvInfo, normalizer=None) -> PolicyFn:
     return act
 
 
-def _logging_callback(log: RunLog, act: PolicyFn, hp: Hyperparameters):
+def _logging_callback(log: RunLog, act: PolicyFn, hp: Hyperparameters, seed: int):
+    import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
     class RunLogCallback(BaseCallback):
@@ -145,10 +150,14 @@ def _logging_callback(log: RunLog, act: PolicyFn, hp: Hyperparameters):
             self.valid = np.ones(hp.n_envs, dtype=bool)
 
         def _on_rollout_start(self) -> None:
-            if self.num_timesteps == 0:
-                log.start(act)
-            else:
-                log.end_iteration(self.num_timesteps, act, last_update(self.model))
+            # A stochastic evaluation (pixels) samples from torch's global generator, SB3's training stream too:
+            # it draws from a fork seeded by (seed, step), so evaluating leaves training's samples as they were.
+            with torch.random.fork_rng():
+                torch.manual_seed(int(np.random.SeedSequence([seed, self.num_timesteps]).generate_state(1)[0]))
+                if self.num_timesteps == 0:
+                    log.start(act)
+                else:
+                    log.end_iteration(self.num_timesteps, act, last_update(self.model))
 
         def _on_step(self) -> bool:
             normalizer = self.model.get_vec_normalize_env()
@@ -199,7 +208,7 @@ def train_sb3(
     evaluator = Evaluator(env_id, evaluation.width)
     log = RunLog(hp.n_envs, evaluator, evaluation, progress, whole_games=env_info(env_id).atari)
     act = evaluation_policy(model, env_info(env_id), normalizer)
-    model.learn(total_timesteps=hp.trained_timesteps, callback=_logging_callback(log, act, hp))
+    model.learn(total_timesteps=hp.trained_timesteps, callback=_logging_callback(log, act, hp, seed))
     log.end_iteration(model.num_timesteps, act, last_update(model))
     result = log.finish(act)
     evaluator.close()

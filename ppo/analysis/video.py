@@ -26,6 +26,8 @@ from ppo.run.atomic import atomic_path, write_json
 from ppo.run.directory import read_run_json
 from ppo.run.evaluate import PolicyFn
 
+# Frames one recording keeps at most (Atari's doubled screens are ~400 KB each): past it, every other is dropped.
+MAX_FRAMES = 2000
 # (scale, keep every n-th frame) tried in order until the GIF fits the size limit.
 _GIF_LADDER = [(0.5, 2), (0.5, 3), (0.4, 4), (0.33, 5), (0.25, 6), (0.2, 8), (0.15, 12)]
 
@@ -63,6 +65,8 @@ def record_episode(env_id: str, act: PolicyFn) -> Recording:
         done = terminated or truncated
         if length % keep_every == 0 or done:
             frames.append(video_frame(env.render()))
+            if len(frames) > MAX_FRAMES:  # a long game (Atari's can run 27,000 steps): halve the frame rate kept
+                frames, keep_every = frames[::2], keep_every * 2
     fps = max(1, round(env.metadata.get("render_fps", 30) / keep_every))
     env.close()
     return Recording(frames, total, length, fps)

@@ -119,11 +119,15 @@ def resolve_env_id(name: str) -> tuple[str, str | None]:
 
 
 def _register_atari(env_id: str) -> None:
-    """Importing ale_py registers the Atari ids; an Atari id without it is refused, naming what to install."""
-    if not _ATARI_ID.search(env_id):
+    """Importing ale_py registers the Atari ids (any of them: Breakout-v4 too); an id that looks like Atari's
+    without the packages installed is refused, naming what to install."""
+    if env_id in gym.registry:
         return
-    if importlib.util.find_spec("ale_py") is None or importlib.util.find_spec("cv2") is None:
-        raise EnvError(f"env {env_id!r} is an Atari game, and the Atari packages are not installed: {ATARI_INSTALL}")
+    installed = importlib.util.find_spec("ale_py") is not None and importlib.util.find_spec("cv2") is not None
+    if not installed:
+        if _ATARI_ID.search(env_id):
+            raise EnvError(f"env {env_id!r} is an Atari game, and the Atari packages are not installed: {ATARI_INSTALL}")
+        return
     import ale_py
 
     gym.register_envs(ale_py)
@@ -162,6 +166,8 @@ def env_info(env_id: str) -> EnvInfo:
         act, obs = env.action_space, env.observation_space
         if not isinstance(obs, gym.spaces.Box) or len(obs.shape) not in (1, 3):
             raise EnvError(f"env {env_id!r} has observations {obs}; supported: flat Box (1-D) observations or images")
+        if len(obs.shape) == 3 and obs.dtype != np.uint8:
+            raise EnvError(f"env {env_id!r} has image observations {obs}; supported: uint8 images (the CNN scales them)")
         continuous = isinstance(act, gym.spaces.Box) and len(act.shape) == 1
         if not (isinstance(act, gym.spaces.Discrete) or continuous):
             raise EnvError(f"env {env_id!r} has action space {act}; supported: Discrete or a 1-D Box")

@@ -111,17 +111,22 @@ def read_run(run_dir: str | Path) -> RunFiles:
     except json.JSONDecodeError as err:
         raise ResultsError(f"{run_dir / 'run.json'} is not valid JSON ({err.msg})") from None
     episodes = _read_csv(run_dir / "episodes.csv", EPISODE_COLUMNS)
-    evals = _read_csv(run_dir / "evals.csv", EVAL_COLUMNS)
+    evals = _read_csv(run_dir / "evals.csv", EVAL_COLUMNS, optional={"truncated": False})
     return RunFiles(run, episodes, evals)
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def _read_csv(path: Path, columns: tuple[str, ...], optional: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The CSV checked to have `columns`; a column in `optional` that an older version did not write is added
+    with its default (evals.csv's `truncated`: runs from before it was recorded)."""
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise ResultsError(f"{path} is missing; rerun the training job that writes it") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ResultsError(f"{path} is not a readable CSV ({str(err).splitlines()[0]})") from None
+    for name, default in (optional or {}).items():
+        if name not in frame.columns and list(frame.columns) == [c for c in columns if c != name]:
+            frame[name] = default
     if list(frame.columns) != list(columns):
         raise ResultsError(f"{path} has columns {list(frame.columns)}; expected {list(columns)}")
     numeric = [c for c in columns if c != "phase"]

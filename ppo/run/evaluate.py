@@ -13,7 +13,7 @@ import numpy as np
 
 from ppo.envs import EVAL_SEED_BASE, make_env
 
-PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) observations -> (n,) actions
+PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, *obs_shape) observations -> (n,) actions
 
 
 class EvalEpisodes(NamedTuple):

@@ -156,6 +156,9 @@ class RunLog:
         self.result.train_seconds = self.train_seconds()
         self.result.final_eval = self._evaluate("final", self.result.total_steps, act, self.settings.final_episodes)
         self.result.eval_seconds = self._eval_seconds
+        self.progress.scalars(
+            self.result.total_steps, {"eval/final_mean_return": float(self.result.final_eval.returns.mean())}
+        )
         self.progress.close()
         return self.result
 

@@ -119,12 +119,14 @@ class TrialProgress(Progress):
 
 
 def objective(trial: optuna.Trial, settings: StudySettings) -> float:
-    """The mean over tuning seeds of the final greedy evaluation's mean return (the value Optuna maximizes)."""
+    """The mean over tuning seeds of the final evaluation's mean return (the value Optuna maximizes)."""
     import optuna
 
     base = settings.base_settings()
     sampled = sample_settings(trial, settings.space, base, env_info(settings.env_id).continuous)
-    overrides = {**base, **sampled}
+    # Trials run eagerly unless the study fixes `compile`: every trial's settings are new shapes and constants,
+    # so each would compile cold (tens of seconds), more than a trial's budget saves.
+    overrides = {"compile": "off", **base, **sampled}
     try:
         hp, _ = resolve(settings.agent, settings.env_id, overrides)
     except ConfigError as err:  # a sampled combination the agent refuses: a bad point, not a crash

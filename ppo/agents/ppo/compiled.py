@@ -102,6 +102,9 @@ def compile_loss(policy, hp: Hyperparameters, pixels: bool, warn=_print_warning)
         import torch._inductor.config as inductor
 
         inductor.compile_threads = 1  # one core per job: no pool of compile workers
+        # A process that trains run after run (a tuning worker) would otherwise pile up one compiled entry per
+        # run's settings on minibatch_loss, up to Dynamo's recompile limit.
+        torch._dynamo.reset()
         compiled = torch.compile(minibatch_loss, fullgraph=True, dynamic=False)
         start = time.perf_counter()
         _warm_up(compiled, policy, hp)

@@ -20,6 +20,7 @@ from ppo.run.directory import load_model
 from ppo.run.evaluate import PolicyFn
 
 Policy = ActorCritic | CnnActorCritic
+MLP_ONLY = ("net_arch", "activation", "ortho_init")  # settings of the MLP; the CNN has its own, fixed
 Actor = NumpyActorCritic | TorchActor
 
 
@@ -42,6 +43,10 @@ def build_policy(info: EnvInfo, hp: Hyperparameters) -> Policy:
     if info.pixels:
         if hp.normalize_observation:
             raise ConfigError(f"normalize_observation=True on {info.env_id}: images are scaled to [0, 1], not normalized")
+        defaults = Hyperparameters()
+        for name in MLP_ONLY:  # the CNN is fixed: a setting that would change nothing is refused, not ignored
+            if getattr(hp, name) != getattr(defaults, name):
+                raise ConfigError(f"{name}={getattr(hp, name)!r} applies to MLP policies; {info.env_id} uses the Nature CNN")
         return CnnActorCritic(info.obs_shape, distribution, log_std_init=hp.log_std_init, device=hp.device)
     return ActorCritic(
         info.obs_dim,
@@ -59,10 +64,14 @@ def make_actor(policy: Policy, seed: int) -> Actor:
     return TorchActor(policy, seed) if isinstance(policy, CnnActorCritic) else NumpyActorCritic(policy, seed)
 
 
-def evaluation_policy(policy: Policy, info: EnvInfo, seed: int) -> PolicyFn:
-    """The policy evaluations and videos play (info.evaluation_policy), on raw observations. Its samples come from a
-    generator of its own, so evaluating never moves the training's random streams."""
-    actor = make_actor(policy, int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]))
+def evaluation_actor(policy: Policy, seed: int) -> Actor:
+    """The actor evaluations use: a generator of its own (seeded from the run's seed), so evaluating never moves
+    the training's random streams."""
+    return make_actor(policy, int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]))
+
+
+def evaluation_policy(actor: Actor, info: EnvInfo) -> PolicyFn:
+    """The policy evaluations and videos play (info.evaluation_policy), on raw observations."""
     return actor.sampled if info.evaluation_policy == "stochastic" else actor.greedy
 
 
@@ -104,4 +113,4 @@ def _observation_text(shape: tuple[int, ...]) -> str:
 
 def saved_evaluation_policy(run_dir: str | Path, info: EnvInfo, seed: int = 0) -> PolicyFn:
     """The registry's `actor` of every PPO agent: the evaluation policy of a finished run."""
-    return evaluation_policy(load_policy(run_dir, info), info, seed)
+    return evaluation_policy(evaluation_actor(load_policy(run_dir, info), seed), info)

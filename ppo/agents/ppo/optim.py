@@ -47,7 +47,8 @@ class FlatAdam:
         self.lr, self.eps, self.betas = lr, eps, betas
         self.exp_avg = torch.zeros_like(self.params)  # m_t, first moment
         self.exp_avg_sq = torch.zeros_like(self.params)  # v_t, second moment
-        self.step_count = torch.zeros(())  # t, a tensor as the fused kernel wants it
+        # t, a tensor on the parameters' device, as the fused kernel wants it
+        self.step_count = torch.zeros((), device=params.device)
 
     def state_dict(self) -> dict:
         return {

@@ -18,7 +18,7 @@ import torch
 from ppo.agents.ppo.buffer import RolloutBuffer
 from ppo.agents.ppo.compiled import compile_loss
 from ppo.agents.ppo.distributions import make_distribution
-from ppo.agents.ppo.networks import build_policy, check_device, evaluation_policy, make_actor
+from ppo.agents.ppo.networks import build_policy, check_device, evaluation_actor, evaluation_policy, make_actor
 from ppo.agents.ppo.normalization import RewardScaler
 from ppo.agents.ppo.optim import FlatAdam
 from ppo.agents.ppo.update import ppo_update
@@ -59,7 +59,8 @@ def train_ppo(
     log = RunLog(hp.n_envs, evaluator, evaluation, progress, whole_games=info.atari)
     # The update's loss compiled where it pays (compiled.py); None = eager. Its seconds count as training time.
     compiled_loss, compile_record = compile_loss(policy, hp, info.pixels, warn=progress.notice)
-    act_eval = evaluation_policy(policy, info, seed)  # greedy on vectors, stochastic on pixels (networks.py)
+    eval_actor = evaluation_actor(policy, seed)
+    act_eval = evaluation_policy(eval_actor, info)  # greedy on vectors, stochastic on pixels (networks.py)
 
     valid = np.ones(hp.n_envs, dtype=bool)  # False where obs is a final obs awaiting autoreset
     timer = PhaseTimer()
@@ -70,7 +71,7 @@ def train_ppo(
         log.start(act_eval)
     else:
         first_iteration, step = saved["iteration"], saved["step"]
-        _restore(saved, policy, optimizer, generator, actor, scale_rewards, log, timer)
+        _restore(saved, policy, optimizer, generator, (actor, eval_actor), scale_rewards, log, timer)
         raw_obs = envs.reset(seed=resume_seed(seed, step))[0]
         progress.notice(f"resuming from the checkpoint at step {step} (iteration {first_iteration} of {hp.n_iterations})")
     for iteration in range(first_iteration, hp.n_iterations):
@@ -123,7 +124,9 @@ def train_ppo(
         timer.lap("update")
         log.end_iteration(step, act_eval, stats._asdict())
         if checkpoints is not None and checkpoints.end_iteration():
-            checkpoints.save(_snapshot(iteration + 1, step, policy, optimizer, generator, actor, scale_rewards, log, timer))
+            checkpoints.save(
+                _snapshot(iteration + 1, step, policy, optimizer, generator, (actor, eval_actor), scale_rewards, log, timer)
+            )
             timer.restart()  # the save is neither training nor evaluation
 
     envs.close()
@@ -140,7 +143,7 @@ def resume_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
-def _snapshot(iteration, step, policy, optimizer, generator, actor, scale_rewards, log, timer) -> dict:
+def _snapshot(iteration, step, policy, optimizer, generator, actors, scale_rewards, log, timer) -> dict:
     """Everything a resumed run needs, as tensors and plain containers (checkpoint.pt loads weights_only)."""
     return {
         "iteration": iteration,
@@ -149,19 +152,21 @@ def _snapshot(iteration, step, policy, optimizer, generator, actor, scale_reward
         "optimizer": optimizer.state_dict(),
         "shuffle_rng": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
-        "action_rng": actor.rng.bit_generator.state,
+        "action_rng": actors[0].rng.bit_generator.state,
+        "evaluation_rng": actors[1].rng.bit_generator.state,
         "reward_scaler": scale_rewards.state_dict() if scale_rewards is not None else None,
         "log": log.state_dict(),
         "phase_seconds": dict(timer.seconds),
     }
 
 
-def _restore(saved, policy, optimizer, generator, actor, scale_rewards, log, timer) -> None:
+def _restore(saved, policy, optimizer, generator, actors, scale_rewards, log, timer) -> None:
     policy.load_state_dict(saved["policy"])  # copies in place: the flat parameter layout and NumPy views survive
     optimizer.load_state_dict(saved["optimizer"])
     generator.set_state(saved["shuffle_rng"])
     torch.set_rng_state(saved["torch_rng"])
-    actor.rng.bit_generator.state = saved["action_rng"]
+    actors[0].rng.bit_generator.state = saved["action_rng"]
+    actors[1].rng.bit_generator.state = saved["evaluation_rng"]
     if scale_rewards is not None:
         scale_rewards.load_state_dict(saved["reward_scaler"])
     log.load_state_dict(saved["log"])  # records the resume step in the log too
