@@ -121,12 +121,12 @@ def resolve_env_id(name: str) -> tuple[str, str | None]:
 def _register_atari(env_id: str) -> None:
     """Importing ale_py registers the Atari ids (any of them: Breakout-v4 too); an id that looks like Atari's
     without the packages installed is refused, naming what to install."""
-    if env_id in gym.registry:
-        return
     installed = importlib.util.find_spec("ale_py") is not None and importlib.util.find_spec("cv2") is not None
     if not installed:
         if _ATARI_ID.search(env_id):
             raise EnvError(f"env {env_id!r} is an Atari game, and the Atari packages are not installed: {ATARI_INSTALL}")
+        return
+    if env_id in gym.registry:
         return
     import ale_py
 
