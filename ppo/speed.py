@@ -12,6 +12,7 @@ every step (rgb_array), several times slower (docs/speed.md), which would flatte
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -216,7 +217,11 @@ def run_speed_benchmark(
     """Measure every case `repeats` times, interleaving raw env, ours and SB3 so that a slow spell of the
     machine hits all three alike."""
     results = [SpeedResult(case) for case in cases]
-    with tempfile.TemporaryDirectory(prefix="ppo-bench-compile-") as scratch:
+    user_cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    with (
+        tempfile.TemporaryDirectory(prefix="ppo-bench-compile-") as scratch,
+        _restored_env("TORCHINDUCTOR_CACHE_DIR", user_cache),
+    ):
         for k, result in enumerate(results if with_compile else []):
             cache = os.path.join(scratch, str(k))  # empty: the first compile is cold, the second warm
             case = result.case
@@ -243,6 +248,18 @@ def run_speed_benchmark(
                     f"compiled {_rate(result.compiled[-1] if result.compiled else None)}{sb3} steps/s"
                 )
     return results
+
+
+@contextlib.contextmanager
+def _restored_env(name: str, value: str | None):
+    """Put environment variable `name` back to `value` (unset for None) on the way out."""
+    try:
+        yield
+    finally:
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def speed_report(results: list[SpeedResult], repeats: int, sb3_note: str | None, command: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 run, a failed compile falls back to eager in one warning line, and the auto rule compiles only long runs."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -99,25 +100,36 @@ def test_the_loss_compiles_without_graph_breaks():
     assert explanation.graph_break_count == 0 and explanation.graph_count == 1
 
 
-def test_a_failed_compile_warns_in_one_line_and_runs_eagerly(monkeypatch):
+FAILED_COMPILE = """
+import json, sys
+import numpy as np
+from ppo.agents.ppo import compiled
+from ppo.agents.ppo.distributions import DiagGaussian
+from ppo.agents.ppo.policy import ActorCritic
+from ppo.config import Hyperparameters
+if sys.argv[1] == "no-compiler":
     import torch._inductor.config as inductor
-
-    monkeypatch.setattr(inductor.cpp, "cxx", ("/nonexistent/c++",))
-    torch._dynamo.reset()
-    warnings = []
-    loss_fn, record = compiled.compile_loss(gaussian_policy(), HP, pixels=False, warn=warnings.append)
-    torch._dynamo.reset()
-    assert loss_fn is None and not record.compiled and "eager" in record.reason
-    assert len(warnings) == 1 and "\n" not in warnings[0] and warnings[0].startswith("warning: compiling the update failed")
+    inductor.cpp.cxx = ("/nonexistent/c++",)
+policy = ActorCritic(5, DiagGaussian(2, np.full(2, -1.0), np.full(2, 1.0)), (16, 16), "tanh")
+hp = Hyperparameters(n_envs=1, n_steps=100, batch_size=32, n_epochs=1, total_timesteps=100, compile="on")
+loss_fn, record = compiled.compile_loss(policy, hp, pixels=False)
+print(json.dumps({"eager": loss_fn is None, **record.__dict__}))
+"""
 
 
-def test_an_unusable_cache_directory_warns_and_runs_eagerly(monkeypatch, tmp_path):
+@pytest.mark.parametrize("broken", ["no-compiler", "cache-under-a-file"])
+def test_a_failed_compile_warns_in_one_line_and_runs_eagerly(broken, tmp_path):
+    """No C++ compiler, or a cache directory that cannot be made: one warning line, then the eager path (in a fresh
+    process: a failed compile leaves Inductor's in-process state unusable for later compiles)."""
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(blocker / "cache"))  # a directory under a file
-    warnings = []
-    loss_fn, record = compiled.compile_loss(gaussian_policy(), HP, pixels=False, warn=warnings.append)
-    assert loss_fn is None and not record.compiled and len(warnings) == 1
+    cache = blocker / "cache" if broken == "cache-under-a-file" else tmp_path / "cache"
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache)}
+    out = subprocess.run([sys.executable, "-c", FAILED_COMPILE, broken], env=env, capture_output=True, text=True, check=True)
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    assert record["eager"] and not record["compiled"] and "eager" in record["reason"]
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: compiling the update failed")
 
 
 @pytest.mark.parametrize(
