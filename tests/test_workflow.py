@@ -236,7 +236,8 @@ def test_killed_workflow_reruns_to_the_same_logs(workdir):
         time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
-    assert list((runs["killed"] / target).iterdir()) == []
+    # No run file is left; only the live TensorBoard events (valid up to the kill, hidden by the rerun: purge_step 0).
+    assert [p.name for p in (runs["killed"] / target).iterdir()] in ([], ["tensorboard"])
 
     assert snakemake_long(runs["killed"], "--unlock").returncode == 0
     for name, extra in (("killed", ["--rerun-incomplete"]), ("reference", [])):

@@ -148,7 +148,9 @@ def tuning_runtime_minutes(wildcards):
     settings = study_settings(config, wildcards.study)
     steps = settings.total_timesteps * len(settings.seeds)
     per_worker = math.ceil(settings.trials / len(get_study_workers(wildcards))) + 1
-    speed = REGISTRY[BASES[wildcards.study]].cluster_speed(STUDIES[wildcards.study]["env"])
+    speed = REGISTRY[BASES[wildcards.study]].cluster_speed(
+        STUDIES[wildcards.study]["env"]
+    )
     return 10 + math.ceil(per_worker * steps / speed / 60)
 
 
