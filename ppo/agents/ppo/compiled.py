@@ -14,10 +14,11 @@ results/compile-cache unless the variable is set (a cluster's shared filesystem:
 every job of a benchmark shares one cache: the first job with given shapes compiles cold (~40 s on one core
 here), the rest load it warm (a few seconds).
 
-When: `compile` is auto (default), on or off. auto compiles an MLP run when the time the compiled loss is
-expected to save over the run, minibatch steps x SAVED_SECONDS_PER_STEP, exceeds WARM_COMPILE_SECONDS (the
-cold compile is paid once per machine and shapes); image (CNN) runs stay eager under auto (their minibatch is
-conv-bound: not measured to gain). A compile that fails (no C++ compiler, an unwritable cache) prints one
+When: `compile` is auto (default), on or off. auto compiles an MLP run of hidden layers at most
+MAX_COMPILED_WIDTH wide when the time the compiled loss is expected to save over the run, minibatch steps x
+SAVED_SECONDS_PER_STEP, exceeds WARM_COMPILE_SECONDS (the cold compile is paid once per machine, shapes and
+settings); wider MLPs (measured slower compiled) and image (CNN) runs (conv-bound: not measured to gain) stay
+eager under auto. A compile that fails (no C++ compiler, an unwritable cache) prints one
 warning line and the run goes on eagerly.
 """
 
@@ -42,6 +43,9 @@ DEFAULT_CACHE = Path("results") / "compile-cache"
 # compile of the loss (loading Inductor's cached kernels), rounded up.
 SAVED_SECONDS_PER_STEP = 0.3e-3
 WARM_COMPILE_SECONDS = 8.0
+# The widest hidden layers measured to gain: HalfCheetah's 256-256 ReLU networks ran slower compiled (1,204
+# against 1,504 steps/s eager in the bench, 2026-11-30), the 64-64 tanh ones faster (LunarLander, Pendulum).
+MAX_COMPILED_WIDTH = 64
 
 
 @dataclass
@@ -66,6 +70,8 @@ def decide(hp: Hyperparameters, pixels: bool) -> tuple[bool, str]:
         return hp.compile == "on", f"compile={hp.compile}"
     if pixels:
         return False, "auto: image policies stay eager (their update is conv-bound)"
+    if max(hp.net_arch) > MAX_COMPILED_WIDTH:
+        return False, f"auto: hidden layers wider than {MAX_COMPILED_WIDTH} stay eager (measured slower compiled)"
     steps = minibatch_steps(hp)
     saved = steps * SAVED_SECONDS_PER_STEP
     verdict = "compiled" if saved > WARM_COMPILE_SECONDS else "eager"
