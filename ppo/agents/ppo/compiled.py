@@ -11,8 +11,8 @@ annealed clip range is a tensor, so one compiled graph serves the whole run: no 
 
 The cache: Inductor keeps what it compiled in TORCHINDUCTOR_CACHE_DIR. ppo-bench points it at
 results/compile-cache unless the variable is set (a cluster's shared filesystem: export it in the profile), so
-every job of a benchmark shares one cache: the first job with given shapes compiles cold (~40 s on one core
-here), the rest load it warm (a few seconds).
+every job of a benchmark shares one cache: the first job with given shapes and settings compiles cold (16-69 s
+on one core here), the rest load it warm (3-12 s).
 
 When: `compile` is auto (default), on or off. auto compiles an MLP run of hidden layers at most
 MAX_COMPILED_WIDTH wide when the time the compiled loss is expected to save over the run, minibatch steps x
@@ -38,10 +38,11 @@ from ppo.agents.ppo.update import LossFn, minibatch_loss
 from ppo.config import Hyperparameters
 
 DEFAULT_CACHE = Path("results") / "compile-cache"
-# The auto rule's numbers, measured on this project's 2-core VM, one thread (docs/speed.md, "Compiled update"):
-# the smallest per-minibatch saving among the presets' networks (64-64 tanh at minibatch 64), and a warm
-# compile of the loss (loading Inductor's cached kernels), rounded up.
-SAVED_SECONDS_PER_STEP = 0.3e-3
+# The auto rule's numbers, measured on this project's 2-core VM, one thread (docs/speed.md, "The compiled update"):
+# the saving per minibatch step on the 64-64 tanh networks at minibatch 64 (LunarLander and LunarLanderContinuous
+# with the zoo's settings: 6-7 us per env step, 1M steps, 62,464 minibatch steps: ~0.1 ms each), and a warm
+# compile of the loss (loading Inductor's cached kernels: 3-12 s), rounded.
+SAVED_SECONDS_PER_STEP = 0.1e-3
 WARM_COMPILE_SECONDS = 8.0
 # The widest hidden layers measured to gain: HalfCheetah's 256-256 ReLU networks ran slower compiled (1,204
 # against 1,504 steps/s eager in the bench, 2026-11-30), the 64-64 tanh ones faster (LunarLander, Pendulum).
