@@ -12,6 +12,12 @@ BASE = ["train", "--agent", "ppo", "--seed", "0", "--quiet", "--total-timesteps"
         (["--env", "Blackjack-v1"], "has observations Tuple(Discrete(32), Discrete(11), Discrete(2)); supported: flat Box"),
         (["--env", "PPOBenchMultiDiscrete-v0"], "has action space MultiDiscrete([2 3]); supported: Discrete or a 1-D Box"),
         (["--env", "CartPole-v1", "--set", "lr=0.1"], "unknown hyperparameter 'lr'"),
+        (["--env", "CartPole-v1", "--set", "device=cuda"], "device='cuda' applies to image (CNN) policies"),
+        (["--env", "CartPole-v1", "--set", "device=tpu"], "device='tpu' is out of range; allowed: cpu | cuda | cuda:N | mps"),
+        (
+            ["--env", "CartPole-v1", "--set", "compile=sometimes"],
+            "compile='sometimes' is out of range; allowed: auto | on | off",
+        ),
         (["--env", "CartPole-v1", "--set", "learning_rate=fast"], "learning_rate='fast' has the wrong type; allowed: float"),
         (["--env", "CartPole-v1", "--set", "clip_range=-1"], "clip_range=-1 is out of range; allowed: > 0"),
         (["--env", "CartPole-v1", "--set", "batch_size=100000"], "batch_size=100000 is out of range"),

@@ -61,6 +61,9 @@ class Agent:
     requires: tuple[str, str] | None = None
     # "module:function" (Hyperparameters) -> None raising ConfigError for settings the agent cannot run.
     settings_check: str | None = None
+    # "module:function" (Hyperparameters, EnvInfo) -> None raising ConfigError for settings the agent cannot run on
+    # that env (checked by resolve, before any job or file).
+    env_settings_check: str | None = None
     # More files of the run directory the actor needs besides the model (sb3-ppo: its normalization statistics).
     sidecar_files: tuple[str, ...] = ()
 
@@ -113,6 +116,7 @@ def _ppo_agent(name: str, label: str, colour: str, description: str, steps_per_s
         actor="ppo.agents.ppo.networks:saved_evaluation_policy",
         model_file="model.pt",
         resumable=True,
+        env_settings_check="ppo.agents.ppo.checks:check_settings",
         steps_per_second=steps_per_second,
         pixel_steps_per_second=150,
         presets=table,
@@ -221,4 +225,9 @@ def resolve(agent: str, env_id: str, overrides: dict[str, Any] | None = None) ->
     check = get_agent(agent).settings_check
     if check is not None:
         _load(check)(hp)
+    env_check = get_agent(agent).env_settings_check
+    if env_check is not None:
+        from ppo.envs import env_info
+
+        _load(env_check)(hp, env_info(env_id))
     return hp, tuned

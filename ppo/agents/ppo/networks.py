@@ -11,42 +11,23 @@ from pathlib import Path
 
 import numpy as np
 
+from ppo.agents.ppo.checks import check_settings
 from ppo.agents.ppo.cnn import CnnActorCritic, TorchActor
 from ppo.agents.ppo.distributions import make_distribution
 from ppo.agents.ppo.policy import ActorCritic, NumpyActorCritic, action_space_record
-from ppo.config import ConfigError, Hyperparameters
+from ppo.config import Hyperparameters
 from ppo.envs import EnvInfo, action_space_text
 from ppo.run.directory import load_model
 from ppo.run.evaluate import PolicyFn
 
 Policy = ActorCritic | CnnActorCritic
-MLP_ONLY = ("net_arch", "activation", "ortho_init")  # settings of the MLP; the CNN has its own, fixed
 Actor = NumpyActorCritic | TorchActor
 
 
-def check_device(hp: Hyperparameters, info: EnvInfo) -> None:
-    """ConfigError for a device the run cannot use, before any env is stepped."""
-    if hp.device == "cpu":
-        return
-    if not info.pixels:
-        raise ConfigError(f"device={hp.device!r} applies to image (CNN) policies; vector policies act in NumPy: use 'cpu'")
-    import torch
-
-    try:
-        torch.empty(0, device=hp.device)
-    except (RuntimeError, AssertionError) as err:
-        raise ConfigError(f"device={hp.device!r} is not usable here ({str(err).splitlines()[0]}); use 'cpu'") from None
-
-
 def build_policy(info: EnvInfo, hp: Hyperparameters) -> Policy:
+    check_settings(hp, info)
     distribution = make_distribution(info)
     if info.pixels:
-        if hp.normalize_observation:
-            raise ConfigError(f"normalize_observation=True on {info.env_id}: images are scaled to [0, 1], not normalized")
-        defaults = Hyperparameters()
-        for name in MLP_ONLY:  # the CNN is fixed: a setting that would change nothing is refused, not ignored
-            if getattr(hp, name) != getattr(defaults, name):
-                raise ConfigError(f"{name}={getattr(hp, name)!r} applies to MLP policies; {info.env_id} uses the Nature CNN")
         return CnnActorCritic(info.obs_shape, distribution, log_std_init=hp.log_std_init, device=hp.device)
     return ActorCritic(
         info.obs_dim,

@@ -18,7 +18,7 @@ import torch
 from ppo.agents.ppo.buffer import RolloutBuffer
 from ppo.agents.ppo.compiled import compile_loss
 from ppo.agents.ppo.distributions import make_distribution
-from ppo.agents.ppo.networks import build_policy, check_device, evaluation_actor, evaluation_policy, make_actor
+from ppo.agents.ppo.networks import build_policy, evaluation_actor, evaluation_policy, make_actor
 from ppo.agents.ppo.normalization import RewardScaler
 from ppo.agents.ppo.optim import FlatAdam
 from ppo.agents.ppo.update import ppo_update
@@ -41,7 +41,6 @@ def train_ppo(
     # One seed drives torch (init), the minibatch-shuffling generator, the env (reset(seed=...)) and the
     # actor's action sampling (make_actor(policy, seed)).
     info = env_info(env_id)
-    check_device(hp, info)
     generator = seed_single_threaded(seed)
     distribution = make_distribution(info)
     policy = build_policy(info, hp)  # the MLP for vectors, the CNN for images (networks.py)
