@@ -113,19 +113,19 @@ class RunLog:
         if ended.any():
             wall = self.train_seconds()
             for i in np.flatnonzero(ended):
-                self.result.episodes.append(
-                    (len(self.result.episodes), step, wall, float(self._returns[i]), int(self._lengths[i]))
-                )
+                self._log_episode(step, wall, self._returns[i], self._lengths[i])
             self._returns[ended] = 0.0
             self._lengths[ended] = 0
+
+    def _log_episode(self, step: int, wall: float, episode_return, length) -> None:
+        self.result.episodes.append((len(self.result.episodes), step, wall, float(episode_return), int(length)))
 
     def _track_games(self, infos: dict, step: int) -> None:
         ended = infos["_game_score"]
         if ended.any():
             wall = self.train_seconds()
             for i in np.flatnonzero(ended):
-                row = (len(self.result.episodes), step, wall, float(infos["game_score"][i]), int(infos["game_length"][i]))
-                self.result.episodes.append(row)
+                self._log_episode(step, wall, infos["game_score"][i], infos["game_length"][i])
 
     def end_iteration(self, step: int, act: PolicyFn, update: dict[str, float] | None = None) -> None:
         """Called at each rollout boundary: evaluate when due, report progress."""

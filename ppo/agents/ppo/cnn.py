@@ -34,6 +34,8 @@ class CnnActorCritic(nn.Module):
     then a policy head and a value head on the same features. Observations are uint8 frame stacks
     (C, H, W); the network scales them to [0, 1] itself, so the buffer keeps bytes."""
 
+    obs_dtype = torch.uint8
+
     def __init__(
         self,
         obs_shape: tuple[int, int, int],

@@ -129,12 +129,10 @@ def _warm_up(compiled: LossFn, policy, hp: Hyperparameters) -> None:
     """One forward and backward on a zero minibatch of full size; the gradient is then cleared. Nothing random
     runs, so the run's random streams do not move."""
     device = policy.flat_parameters.device
-    obs_shape = (policy.obs_dim,) if hasattr(policy, "obs_dim") else policy.obs_shape
-    obs_dtype = torch.float32 if hasattr(policy, "obs_dim") else torch.uint8
     distribution = policy.distribution
     n = hp.batch_size
     batch = RolloutBatch(
-        obs=torch.zeros((n, *obs_shape), dtype=obs_dtype, device=device),
+        obs=torch.zeros((n, *policy.obs_shape), dtype=policy.obs_dtype, device=device),
         actions=torch.zeros((n, *distribution.action_shape), dtype=distribution.action_dtype, device=device),
         log_probs=torch.zeros(n, device=device),
         values=torch.zeros(n, device=device),

@@ -70,17 +70,9 @@ def load_policy(run_dir: str | Path, info: EnvInfo) -> Policy:
             f"{path} was trained on {saved['env_id']} ({trained}); "
             f"{info.env_id} needs {_observation_text(info.obs_shape)} and actions {info.action_text}"
         )
-    if pixels:
-        policy = CnnActorCritic(info.obs_shape, make_distribution(info))
-    else:
-        policy = ActorCritic(
-            info.obs_dim,
-            make_distribution(info),
-            tuple(saved["net_arch"]),
-            saved["activation"],
-            ortho_init=saved["ortho_init"],
-            normalize_observation=saved["normalize_observation"],
-        )
+    # The network as the run built it: the MLP's saved settings (the CNN has none), the rest from the weights.
+    architecture = () if pixels else ("net_arch", "activation", "ortho_init", "normalize_observation")
+    policy = build_policy(info, Hyperparameters(**{name: saved[name] for name in architecture}))
     try:
         policy.load_state_dict(saved["state_dict"])
     except RuntimeError as err:

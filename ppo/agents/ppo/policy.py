@@ -71,6 +71,8 @@ class ActorCritic(nn.Module):
     `action` is a distribution (distributions.py) or, for discrete actions, the number of actions.
     """
 
+    obs_dtype = torch.float32  # what the rollout buffer stores and the forward takes (normalized observations)
+
     def __init__(
         self,
         obs_dim: int,
@@ -121,6 +123,10 @@ class ActorCritic(nn.Module):
     @property
     def continuous(self) -> bool:
         return isinstance(self.distribution, DiagGaussian)
+
+    @property
+    def obs_shape(self) -> tuple[int]:
+        return (self.obs_dim,)
 
     def _hidden(self, obs: torch.Tensor) -> torch.Tensor:
         """(2, B, last hidden size): features of the actor (slot 0) and of the critic (slot 1)."""

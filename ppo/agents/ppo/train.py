@@ -50,9 +50,8 @@ def train_ppo(
     optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=hp.adam_eps)
     # Acting (collection, evaluation) runs the same weights: in NumPy for MLPs (see policy.py for why).
     actor = make_actor(policy, seed)
-    obs_dtype = torch.uint8 if info.pixels else torch.float32
     buffer = RolloutBuffer(
-        hp.n_steps, hp.n_envs, info.obs_shape, distribution.action_shape, distribution.action_dtype, obs_dtype
+        hp.n_steps, hp.n_envs, policy.obs_shape, distribution.action_shape, distribution.action_dtype, policy.obs_dtype
     )
     scale_rewards = RewardScaler(hp.n_envs, hp.gamma) if hp.normalize_reward else None
     log = RunLog(hp.n_envs, evaluator, evaluation, progress, whole_games=info.atari)
