@@ -97,9 +97,9 @@ def test_learning_rate_and_clip_range_follow_their_schedules(monkeypatch, schedu
     seen = []
     real_update = ppo.agents.ppo.train.ppo_update
 
-    def recording_update(policy, optimizer, rollout, hp, generator, clip_range, compiled_loss=None):
+    def recording_update(policy, optimizer, rollout, hp, generator, clip_range, compiled_step=None):
         seen.append((optimizer.lr, clip_range))
-        return real_update(policy, optimizer, rollout, hp, generator, clip_range, compiled_loss)
+        return real_update(policy, optimizer, rollout, hp, generator, clip_range, compiled_step)
 
     monkeypatch.setattr(ppo.agents.ppo.train, "ppo_update", recording_update)
     hp = Hyperparameters(

@@ -1,25 +1,24 @@
-"""The update's loss compiled by torch.compile (Inductor), cached on disk, used where it pays.
+"""The update's minibatch step compiled by torch.compile (Inductor), cached on disk, used where it pays.
 
-Why: on one CPU core a minibatch step of the MLPs here is ~125 small eager ops at 5-15 us each; compiled, the
-loss's forward and backward become a few fused C++ kernels (docs/speed.md has the measurements). What is
-compiled: update.minibatch_loss, forward and (through AOTAutograd) backward, whole (fullgraph: a graph break
-is an error, not a silent slowdown). Gradient clipping and the fused Adam step stay eager: one or two kernels
-each already.
+Why: on one CPU core a minibatch step of the MLPs here is ~125 small eager ops at 5-15 us each, plus the
+autograd engine's bookkeeping; compiled, the step becomes a few fused C++ kernels around the matmuls (docs/
+speed.md has the measurements). What is compiled: the whole step, the loss (update.minibatch_loss), its
+gradient (torch.func.grad), global gradient-norm clipping and Adam, as one graph (fullgraph: a graph break is
+an error, not a silent slowdown). CompiledStep says why the whole step, not the loss alone.
 
 Shapes: every minibatch has batch_size samples (update.py pads the last one with zero-weight samples), and the
-annealed clip range is a tensor, so one compiled graph serves the whole run: no recompilation.
+annealed clip range and Adam's per-step scalars are tensors, so one compiled graph serves the whole run: no
+recompilation.
 
 The cache: Inductor keeps what it compiled in TORCHINDUCTOR_CACHE_DIR. ppo-bench points it at
 results/compile-cache unless the variable is set (a cluster's shared filesystem: export it in the profile), so
-every job of a benchmark shares one cache: the first job with given shapes and settings compiles cold (16-69 s
-on one core here), the rest load it warm (3-12 s).
+every job of a benchmark shares one cache: the first job with given shapes and settings compiles cold (16-18 s
+on one core here), the rest load it warm (~3 s).
 
-When: `compile` is auto (default), on or off. auto compiles an MLP run of hidden layers at most
-MAX_COMPILED_WIDTH wide when the time the compiled loss is expected to save over the run, minibatch steps x
-SAVED_SECONDS_PER_STEP, exceeds WARM_COMPILE_SECONDS (the cold compile is paid once per machine, shapes and
-settings); wider MLPs (measured slower compiled) and image (CNN) runs (conv-bound: not measured to gain) stay
-eager under auto. A compile that fails (no C++ compiler, an unwritable cache) prints one
-warning line and the run goes on eagerly.
+When: `compile` is auto (default), on or off. auto compiles a run when the time the compiled step is expected
+to save over the run, minibatch steps x the saving per step (SAVED_SECONDS_PER_STEP, by network), exceeds
+WARM_COMPILE_SECONDS (the cold compile is paid once per machine, shapes and settings). A compile that fails
+(no C++ compiler, an unwritable cache) prints one warning line and the run goes on eagerly.
 """
 
 from __future__ import annotations
@@ -32,21 +31,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ppo.agents.ppo.buffer import RolloutBatch
-from ppo.agents.ppo.update import LossFn, minibatch_loss
+from ppo.agents.ppo.optim import FlatAdam
+from ppo.agents.ppo.update import LossTerms, minibatch_loss
 from ppo.config import Hyperparameters
 
 DEFAULT_CACHE = Path("results") / "compile-cache"
-# The auto rule's numbers, measured on this project's 2-core VM, one thread (docs/speed.md, "The compiled update"):
-# the saving per minibatch step on the 64-64 tanh networks at minibatch 64 (LunarLander and LunarLanderContinuous
-# with the zoo's settings: 6-7 us per env step, 1M steps, 62,464 minibatch steps: ~0.1 ms each), and a warm
-# compile of the loss (loading Inductor's cached kernels: 3-12 s), rounded.
-SAVED_SECONDS_PER_STEP = 0.1e-3
+# The auto rule's numbers, measured on this project's 2-core VM, one thread (docs/speed.md, "The compiled update",
+# 2026-11-30), rounded down: the time saved per minibatch step, eager minus compiled, on an MLP (LunarLander's
+# 64-64 tanh networks at minibatch 64: 0.63 -> 0.28 ms; HalfCheetah's 256-256 ReLU ones: 1.56 -> 1.02 ms) and on
+# the Atari CNN at minibatch 256 (145 -> 126 ms); and a warm compile (loading Inductor's cached kernels: ~3 s,
+# up to 12 s on a loaded machine).
+SAVED_SECONDS_PER_STEP = {"mlp": 0.3e-3, "cnn": 15e-3}
 WARM_COMPILE_SECONDS = 8.0
-# The widest hidden layers measured to gain: HalfCheetah's 256-256 ReLU networks ran slower compiled (1,204
-# against 1,504 steps/s eager in the bench, 2026-11-30), the 64-64 tanh ones faster (LunarLander, Pendulum).
-MAX_COMPILED_WIDTH = 64
 
 
 @dataclass
@@ -69,15 +68,12 @@ def decide(hp: Hyperparameters, pixels: bool) -> tuple[bool, str]:
     """(compile?, why) for the run's `compile` setting."""
     if hp.compile != "auto":
         return hp.compile == "on", f"compile={hp.compile}"
-    if pixels:
-        return False, "auto: image policies stay eager (their update is conv-bound)"
-    if max(hp.net_arch) > MAX_COMPILED_WIDTH:
-        return False, f"auto: hidden layers wider than {MAX_COMPILED_WIDTH} stay eager (measured slower compiled)"
-    steps = minibatch_steps(hp)
-    saved = steps * SAVED_SECONDS_PER_STEP
+    network = "cnn" if pixels else "mlp"
+    steps, per_step = minibatch_steps(hp), SAVED_SECONDS_PER_STEP[network]
+    saved = steps * per_step
     verdict = "compiled" if saved > WARM_COMPILE_SECONDS else "eager"
     return saved > WARM_COMPILE_SECONDS, (
-        f"auto: {steps:,} minibatch steps x {SAVED_SECONDS_PER_STEP * 1e3:g} ms saved = {saved:.1f} s "
+        f"auto: {steps:,} minibatch steps x {per_step * 1e3:g} ms saved ({network}) = {saved:.1f} s "
         f"{'>' if verdict == 'compiled' else '<='} {WARM_COMPILE_SECONDS:g} s of warm compile: {verdict}"
     )
 
@@ -93,9 +89,94 @@ def _print_warning(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def compile_loss(policy, hp: Hyperparameters, pixels: bool, warn=_print_warning) -> tuple[LossFn | None, CompileRecord]:
-    """The compiled minibatch_loss, warmed up on a zero minibatch (so any failure shows here, not mid-run), or
-    None to run eagerly; and the record of what happened."""
+class CompiledStep:
+    """One minibatch's whole gradient step as one compiled graph: the PPO loss (update.minibatch_loss), its
+    gradient, global gradient-norm clipping and Adam, the same math as update.ppo_update's eager step.
+
+    Why the whole step: compiling only the loss left its backward to the autograd engine, the clipping and Adam
+    to eager ops, and each piece's per-call overhead (Dynamo's guards, AOTAutograd's wrapper, the engine) cost
+    what the fused kernels saved; on 256-wide networks more (docs/speed.md). Here the gradient comes from
+    torch.func.grad over the parameters inside the graph, so Inductor sees one function from the minibatch to
+    the updated parameters and fuses clipping and Adam into one loop over the flat vectors.
+
+    Adam's per-step scalars (its step size with the bias corrections folded in, sqrt(1 - beta2^t)) and the
+    annealed clip range enter as one small tensor written in place before each call: as Python numbers they
+    would be constants to the compiler (a recompile per step), and computed in the graph Inductor would
+    recompute the powers for every element.
+    """
+
+    def __init__(self, policy, optimizer: FlatAdam, hp: Hyperparameters):
+        self.optimizer = optimizer
+        device = optimizer.params.device
+        # clip range, Adam's step size lr / (1 - beta1^t), sqrt(1 - beta2^t): written in place before each call
+        self.scalars = torch.zeros(3, device=device)
+        self._host_scalars = self.scalars if device.type == "cpu" else torch.zeros(3)
+        self._scalar_values = self._host_scalars.numpy()  # a view: writing it costs no torch op
+        self.graph = torch.compile(_minibatch_step(policy, optimizer, hp), fullgraph=True, dynamic=False)
+
+    def __call__(
+        self, batch: RolloutBatch, weights: torch.Tensor, clip_range: float
+    ) -> tuple[LossTerms, torch.Tensor]:
+        """(the minibatch's loss terms, the gradient norm before clipping); the policy's parameters and Adam's
+        moments are updated in place."""
+        step_size, bias_correction2_sqrt = self.optimizer.count_step()
+        self._scalar_values[:] = (clip_range, step_size, bias_correction2_sqrt)
+        if self._host_scalars is not self.scalars:
+            self.scalars.copy_(self._host_scalars, non_blocking=True)
+        opt = self.optimizer
+        return self.graph(opt.params, opt.exp_avg, opt.exp_avg_sq, self.scalars, batch, weights)
+
+
+class _PolicyLoss(nn.Module):
+    """minibatch_loss as a module over the policy's parameters, for torch.func.functional_call."""
+
+    def __init__(self, policy: nn.Module, hp: Hyperparameters):
+        super().__init__()
+        self.policy, self.hp = policy, hp
+
+    def forward(self, batch: RolloutBatch, weights: torch.Tensor, clip_range: torch.Tensor) -> LossTerms:
+        return minibatch_loss(self.policy, batch, weights, clip_range, self.hp)
+
+
+def _minibatch_step(policy: nn.Module, optimizer: FlatAdam, hp: Hyperparameters):
+    """The function CompiledStep compiles, over the flat parameters and Adam's flat moments (optim.py)."""
+    loss_module = _PolicyLoss(policy, hp)
+    # The flat vector's layout: the parameters in module order, as flatten_parameters laid them out.
+    names, shapes = zip(*((f"policy.{name}", p.shape) for name, p in policy.named_parameters()))
+    sizes = [shape.numel() for shape in shapes]
+    beta1, beta2 = optimizer.betas
+    eps, max_norm = optimizer.eps, hp.max_grad_norm
+
+    def loss_of(params: dict, batch, weights, clip_range):
+        terms = torch.func.functional_call(loss_module, params, (batch, weights, clip_range))
+        return terms.loss, terms
+
+    gradient_of = torch.func.grad(loss_of, has_aux=True)
+
+    def step(flat, exp_avg, exp_avg_sq, scalars, batch, weights):
+        clip_range, step_size, bias_correction2_sqrt = scalars.unbind()
+        params = {name: part.view(shape) for name, part, shape in zip(names, flat.split(sizes), shapes)}
+        gradients, terms = gradient_of(params, batch, weights, clip_range)
+        grad = torch.cat([gradients[name].reshape(-1) for name in names])  # in the flat vector's order
+        # Detail: global gradient-norm clipping, g <- g * min(1, max_norm / (||g|| + 1e-6)) (as FlatAdam does).
+        grad_norm = torch.linalg.vector_norm(grad)
+        if max_norm is not None:
+            grad = grad * torch.clamp(max_norm / (grad_norm + 1e-6), max=1.0)
+        # Adam (as torch's fused kernel): m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
+        # theta <- theta - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+        exp_avg.lerp_(grad, 1.0 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+        flat.sub_(step_size * exp_avg / (exp_avg_sq.sqrt() / bias_correction2_sqrt + eps))
+        return terms, grad_norm
+
+    return step
+
+
+def compile_update(
+    policy, optimizer: FlatAdam, hp: Hyperparameters, pixels: bool, warn=_print_warning
+) -> tuple[CompiledStep | None, CompileRecord]:
+    """The compiled minibatch step, warmed up (so any failure shows here, not mid-run), or None to run
+    eagerly; and the record of what happened."""
     wanted, reason = decide(hp, pixels)
     record = CompileRecord(setting=hp.compile, compiled=False, reason=reason)
     if not wanted:
@@ -110,11 +191,11 @@ def compile_loss(policy, hp: Hyperparameters, pixels: bool, warn=_print_warning)
 
         inductor.compile_threads = 1  # one core per job: no pool of compile workers
         # A process that trains run after run (a tuning worker) would otherwise pile up one compiled entry per
-        # run's settings on minibatch_loss, up to Dynamo's recompile limit.
+        # run's settings, up to Dynamo's recompile limit.
         torch._dynamo.reset()
-        compiled = torch.compile(minibatch_loss, fullgraph=True, dynamic=False)
+        compiled_step = CompiledStep(policy, optimizer, hp)
         start = time.perf_counter()
-        _warm_up(compiled, policy, hp)
+        _warm_up(compiled_step, policy, hp)
         record.compile_seconds = time.perf_counter() - start
     except Exception as err:  # no compiler, unwritable cache, an unsupported op: eager is always correct
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
@@ -122,13 +203,13 @@ def compile_loss(policy, hp: Hyperparameters, pixels: bool, warn=_print_warning)
         record.reason += "; the compile failed, so eager"
         return None, record
     record.compiled = True
-    return compiled, record
+    return compiled_step, record
 
 
-def _warm_up(compiled: LossFn, policy, hp: Hyperparameters) -> None:
-    """One forward and backward on a zero minibatch of full size; the gradient is then cleared. Nothing random
-    runs, so the run's random streams do not move."""
-    device = policy.flat_parameters.device
+def _warm_up(compiled_step: CompiledStep, policy, hp: Hyperparameters) -> None:
+    """One step on a zero minibatch of full size, applied to copies of the parameters and Adam's moments (the
+    same shapes, so the same graph): the run's weights, optimizer state and random streams do not move."""
+    device = compiled_step.scalars.device
     distribution = policy.distribution
     n = hp.batch_size
     batch = RolloutBatch(
@@ -139,6 +220,7 @@ def _warm_up(compiled: LossFn, policy, hp: Hyperparameters) -> None:
         advantages=torch.zeros(n, device=device),
         returns=torch.zeros(n, device=device),
     )
-    terms = compiled(policy, batch, torch.ones(n, device=device), torch.tensor(hp.clip_range, device=device), hp)
-    terms.loss.backward()
-    policy.flat_gradient.zero_()
+    opt = compiled_step.optimizer
+    scalars = torch.tensor([hp.clip_range, 0.0, 1.0], device=device)
+    copies = (opt.params.clone(), opt.exp_avg.clone(), opt.exp_avg_sq.clone())
+    compiled_step.graph(*copies, scalars, batch, torch.ones(n, device=device))

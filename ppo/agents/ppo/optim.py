@@ -75,6 +75,14 @@ class FlatAdam:
             self.grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
         return norm
 
+    def count_step(self) -> tuple[float, float]:
+        """Count a step and return Adam's two scalars for it, the bias corrections folded in (Kingma & Ba,
+        section 2): the step size lr / (1 - beta1^t) and sqrt(1 - beta2^t). For the compiled update
+        (compiled.py), which applies the rest of the step in its own graph."""
+        self.step_count += 1
+        t = float(self.step_count)
+        return self.lr / (1.0 - self.betas[0] ** t), (1.0 - self.betas[1] ** t) ** 0.5
+
     @torch.no_grad()
     def step(self) -> None:
         # What torch.optim.adam.adam(..., fused=True) does for one CPU tensor, without its per-call grouping

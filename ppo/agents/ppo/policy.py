@@ -107,9 +107,6 @@ class ActorCritic(nn.Module):
             policy_head, value_head = _pytorch_default((net_arch[-1], head)), _pytorch_default((net_arch[-1], 1))
         self.hidden_weights = nn.ParameterList(nn.Parameter(w) for w, _ in hidden)
         self.hidden_biases = nn.ParameterList(nn.Parameter(b) for _, b in hidden)
-        # The same parameters as a plain tuple for the forward pass: iterating a ParameterList costs a string
-        # index and a getattr per item, every minibatch. (Loading a state dict copies into these same tensors.)
-        self.hidden_layers = tuple(zip(self.hidden_weights, self.hidden_biases))
         self.policy_weight, self.policy_bias = nn.Parameter(policy_head[0]), nn.Parameter(policy_head[1])
         self.value_weight, self.value_bias = nn.Parameter(value_head[0]), nn.Parameter(value_head[1])
         # Detail: a state-independent, learnable log standard deviation per action dimension (Gaussian only).
@@ -127,6 +124,13 @@ class ActorCritic(nn.Module):
     @property
     def obs_shape(self) -> tuple[int]:
         return (self.obs_dim,)
+
+    @property
+    def hidden_layers(self) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        """((weight, bias) of every hidden layer). Read from the lists' own dicts: iterating a ParameterList
+        costs a string index and a getattr per item (~9 us a forward pass), and a functional call
+        (torch.func.functional_call, the compiled update) swaps the tensors in exactly these dicts."""
+        return tuple(zip(self.hidden_weights._parameters.values(), self.hidden_biases._parameters.values()))
 
     def _hidden(self, obs: torch.Tensor) -> torch.Tensor:
         """(2, B, last hidden size): features of the actor (slot 0) and of the critic (slot 1)."""

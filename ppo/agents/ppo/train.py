@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ppo.agents.ppo.buffer import RolloutBuffer
-from ppo.agents.ppo.compiled import compile_loss
+from ppo.agents.ppo.compiled import compile_update
 from ppo.agents.ppo.distributions import make_distribution
 from ppo.agents.ppo.networks import build_policy, evaluation_actor, evaluation_policy, make_actor
 from ppo.agents.ppo.normalization import RewardScaler
@@ -55,8 +55,8 @@ def train_ppo(
     )
     scale_rewards = RewardScaler(hp.n_envs, hp.gamma) if hp.normalize_reward else None
     log = RunLog(hp.n_envs, evaluator, evaluation, progress, whole_games=info.atari)
-    # The update's loss compiled where it pays (compiled.py); None = eager. Its seconds count as training time.
-    compiled_loss, compile_record = compile_loss(policy, hp, info.pixels, warn=progress.notice)
+    # The update's minibatch step compiled where it pays (compiled.py); None = eager. Its seconds count as training time.
+    compiled_step, compile_record = compile_update(policy, optimizer, hp, info.pixels, warn=progress.notice)
     eval_actor = evaluation_actor(policy, seed)
     act_eval = evaluation_policy(eval_actor, info)  # greedy on vectors, stochastic on pixels (networks.py)
 
@@ -116,7 +116,7 @@ def train_ppo(
         )
         try:
             rollout = buffer.get().to(policy.flat_parameters.device)
-            stats = ppo_update(policy, optimizer, rollout, hp, generator, clip_range, compiled_loss)
+            stats = ppo_update(policy, optimizer, rollout, hp, generator, clip_range, compiled_step)
         except FloatingPointError as err:
             raise FloatingPointError(f"{err} at step {step}") from None
         timer.lap("update")

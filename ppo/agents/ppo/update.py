@@ -3,17 +3,18 @@
 Diagnostics have fixed names: policy_loss, value_loss, entropy, approx_kl, clip_fraction,
 explained_variance, grad_norm (see UpdateStats).
 
-minibatch_loss runs eagerly, or compiled by torch.compile (compiled.py: same math, fused kernels). A compiled
-loss takes minibatches of one size only (a new size would recompile), so there the epoch's last, shorter
-minibatch is padded to full size with samples of weight 0, and every mean over the minibatch becomes the
-weighted mean sum(w x) / sum(w): the same number over the real samples, the padding contributing nothing to
-the loss or its gradient.
+A minibatch's gradient step (minibatch_loss, backward, clipping, Adam) runs eagerly here, or compiled as one
+graph by torch.compile (compiled.py: the same math, fused kernels). A compiled step takes minibatches of one
+size only (a new size would recompile), so there the epoch's last, shorter minibatch is padded to full size
+with samples of weight 0, and every mean over the minibatch becomes the weighted mean sum(w x) / sum(w): the
+same number over the real samples, the padding contributing nothing to the loss or its gradient.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -101,7 +102,9 @@ def minibatch_loss(
     return LossTerms(loss, policy_loss, v_loss, entropy, log_ratio)
 
 
-LossFn = Callable[[ActorCritic, RolloutBatch, "torch.Tensor | None", "float | torch.Tensor", Hyperparameters], LossTerms]
+# compiled.CompiledStep: (minibatch, weights, clip range) -> (loss terms, gradient norm before clipping), the
+# parameters and Adam's moments updated in place.
+MinibatchStep = Callable[[RolloutBatch, torch.Tensor, float], tuple[LossTerms, torch.Tensor]]
 
 
 def normalize_per_minibatch(advantages: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -123,6 +126,21 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     return float("nan") if var_target == 0 else float(1.0 - (target - predicted).var() / var_target)
 
 
+@contextmanager
+def denormals_flushed():
+    """Floats below 1.2e-38 (denormals) read and written as zero inside the block (the CPU's flush-to-zero and
+    denormals-are-zero modes, per thread). Why: Adam's second moments of parameters whose gradient stays near
+    zero (a dead ReLU unit's weights) decay through that range, and x86 cores handle denormals about ten times
+    slower than normal floats (a 142k-parameter Adam step: 105 us, 1,010 us on denormals; docs/speed.md). Only
+    the update runs so: the envs' physics and acting keep IEEE arithmetic."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+@denormals_flushed()
 def ppo_update(
     policy: ActorCritic,
     optimizer: FlatAdam,
@@ -130,16 +148,12 @@ def ppo_update(
     hp: Hyperparameters,
     generator: torch.Generator,
     clip_range: float | None = None,
-    compiled_loss: LossFn | None = None,
+    compiled_step: MinibatchStep | None = None,
 ) -> UpdateStats:
     """n_epochs passes of shuffled minibatches over one rollout. clip_range: this update's clip epsilon
-    (annealed by the caller under clip_range_schedule=linear); hp.clip_range when None. compiled_loss:
-    minibatch_loss compiled (compiled.py), fed full-size minibatches only; None = eager."""
+    (annealed by the caller under clip_range_schedule=linear); hp.clip_range when None. compiled_step: the
+    whole minibatch step compiled (compiled.py), fed full-size minibatches only; None = eager."""
     clip_range = hp.clip_range if clip_range is None else clip_range
-    loss_of = minibatch_loss if compiled_loss is None else compiled_loss
-    # A compiled loss takes the clip range as a tensor: a Python float is a constant to the compiler, and the
-    # annealed value would recompile it every update.
-    clip = clip_range if compiled_loss is None else torch.tensor(clip_range, device=rollout.advantages.device)
     # Diagnostics are collected as tensors (no .item() sync in the loop) and reduced once at the end.
     minibatch_stats = []  # policy_loss, value_loss, entropy, grad_norm of every minibatch, in turn
     log_ratios = []  # log r of every sample when its minibatch was used, for approx_kl and clip_fraction
@@ -150,19 +164,23 @@ def ppo_update(
         if hp.normalize_advantage:
             # Detail: per-minibatch advantage normalization (computed for all minibatches of the epoch at once).
             epoch = epoch._replace(advantages=normalize_per_minibatch(epoch.advantages, hp.batch_size))
-        if compiled_loss is None:
+        if compiled_step is None:
             batches = ((batch, None) for batch in minibatches(epoch, hp.batch_size))
         else:
             epoch, weights = padded(epoch, hp.batch_size)
             batches = zip(minibatches(epoch, hp.batch_size), weights.split(hp.batch_size))
         for batch, weights in batches:
-            terms = loss_of(policy, batch, weights, clip, hp)
+            if compiled_step is not None:
+                # The same step as below, as one compiled graph.
+                terms, grad_norm = compiled_step(batch, weights, clip_range)
+            else:
+                terms = minibatch_loss(policy, batch, weights, clip_range, hp)
 
-            optimizer.zero_grad()
-            terms.loss.backward()
-            # Detail: global gradient-norm clipping over actor and critic together (None = measure only).
-            grad_norm = optimizer.clip_grad_norm_(hp.max_grad_norm)
-            optimizer.step()
+                optimizer.zero_grad()
+                terms.loss.backward()
+                # Detail: global gradient-norm clipping over actor and critic together (None = measure only).
+                grad_norm = optimizer.clip_grad_norm_(hp.max_grad_norm)
+                optimizer.step()
 
             minibatch_stats += (terms.policy_loss.detach(), terms.value_loss.detach(), terms.entropy.detach(), grad_norm)
             log_ratios.append(terms.log_ratio.detach())
