@@ -164,7 +164,7 @@ def ours_steps_per_second(
 
 
 def compile_seconds(env_id: str, hp: Hyperparameters, cache_dir: str | os.PathLike) -> float:
-    """Seconds a fresh process takes to compile the update's loss (and run it once) with Inductor's cache in
+    """Seconds a fresh process takes to compile the update's minibatch step (and run it once) with Inductor's cache in
     cache_dir: cold when the directory is empty, warm once a compile has filled it."""
     code = "import sys; from ppo.speed import time_compile; print(time_compile(sys.argv[1], sys.argv[2]))"
     settings = json.dumps({**hp.to_dict(), "compile": "on"})

@@ -176,3 +176,58 @@ def test_compiled_runs_are_reproducible_and_record_the_compile(tmp_path):
         a, b = (pd.read_csv(d / name).drop(columns="wall_s") for d in (first, second))
         pd.testing.assert_frame_equal(a, b)
     assert json.loads((second / "run.json").read_text())["last_update"] == run["last_update"]
+
+
+def test_a_compiled_cnn_update_matches_the_eager_one():
+    """The image policy's step (convolutions, uint8 frames, categorical head) compiled: the same update as eager
+    up to float rounding (small frames: the Nature CNN on 36x36 ends in one 1x1 map)."""
+    from ppo.agents.ppo.cnn import CnnActorCritic
+    from ppo.agents.ppo.distributions import Categorical
+
+    g = torch.Generator().manual_seed(3)
+    n = 40
+    batch = RolloutBatch(
+        obs=torch.randint(0, 256, (n, 4, 36, 36), generator=g, dtype=torch.uint8),
+        actions=torch.randint(0, 4, (n,), generator=g),
+        log_probs=torch.full((n,), -1.3),
+        values=torch.randn(n, generator=g),
+        advantages=torch.randn(n, generator=g),
+        returns=torch.randn(n, generator=g),
+    )
+    hp = Hyperparameters(n_envs=1, n_steps=n, batch_size=16, n_epochs=2, total_timesteps=n, compile="on", ent_coef=0.01)
+    results = []
+    for mode in ("off", "on"):
+        torch.manual_seed(0)
+        policy = CnnActorCritic((4, 36, 36), Categorical(4))
+        optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-3, eps=1e-5)
+        step, record = compiled.compile_update(policy, optimizer, hp, pixels=True) if mode == "on" else (None, None)
+        assert mode == "off" or record.compiled
+        stats = ppo_update(policy, optimizer, batch, hp, torch.Generator().manual_seed(1), 0.1, step)
+        results.append((policy.flat_parameters.clone(), stats))
+    (eager_params, eager_stats), (params, stats) = results
+    torch.manual_seed(0)
+    assert not torch.allclose(eager_params, CnnActorCritic((4, 36, 36), Categorical(4)).flat_parameters)
+    assert torch.allclose(params, eager_params, atol=1e-5, rtol=1e-4)
+    for name, value in eager_stats._asdict().items():
+        assert getattr(stats, name) == pytest.approx(value, rel=1e-4, abs=1e-6), name
+
+
+def test_the_update_flushes_denormals_and_only_the_update():
+    """Inside ppo_update denormal floats read as zero (Adam's decaying moments stay fast); the envs' arithmetic
+    after it is IEEE again."""
+    from ppo.agents.ppo.update import denormals_flushed
+
+    tiny = torch.tensor([1e-40])
+    assert tiny.item() > 0
+    with denormals_flushed():
+        assert (tiny * 1.0).item() == 0.0
+    assert (tiny * 1.0).item() > 0
+    seen = []
+    policy = gaussian_policy()
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-3)
+    real_step = optimizer.step
+    optimizer.step = lambda: (seen.append((tiny * 1.0).item()), real_step())
+    hp = Hyperparameters(**{**HP.to_dict(), "compile": "off"})
+    ppo_update(policy, optimizer, rollout(64), hp, torch.Generator().manual_seed(0))
+    assert seen and set(seen) == {0.0}
+    assert (tiny * 1.0).item() > 0

@@ -157,7 +157,7 @@ def ppo_update(
     # Diagnostics are collected as tensors (no .item() sync in the loop) and reduced once at the end.
     minibatch_stats = []  # policy_loss, value_loss, entropy, grad_norm of every minibatch, in turn
     log_ratios = []  # log r of every sample when its minibatch was used, for approx_kl and clip_fraction
-    sample_weights = []  # their weights (padding: 0), under a compiled loss
+    sample_weights = []  # their weights (padding: 0), under a compiled step
     for _ in range(hp.n_epochs):
         # Detail: shuffled minibatches, each sample exactly once per epoch.
         epoch = shuffled(rollout, hp.batch_size, generator) if hp.shuffle_minibatches else rollout
