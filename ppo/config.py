@@ -60,7 +60,7 @@ class Hyperparameters:
     )
     compile: str = field(
         default="auto",
-        metadata=_help("auto | on | off: torch.compile the update's minibatch step (auto: where the run is long enough to gain)"),
+        metadata=_help("auto | on | off: torch.compile the update's minibatch step (auto: where the run is long enough)"),
     )
     device: str = field(
         default="cpu", metadata=_help("torch device of image (CNN) policies: cpu | cuda | cuda:N | mps (vector policies: cpu)")

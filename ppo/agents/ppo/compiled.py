@@ -114,9 +114,7 @@ class CompiledStep:
         self._scalar_values = self._host_scalars.numpy()  # a view: writing it costs no torch op
         self.graph = torch.compile(_minibatch_step(policy, optimizer, hp), fullgraph=True, dynamic=False)
 
-    def __call__(
-        self, batch: RolloutBatch, weights: torch.Tensor, clip_range: float
-    ) -> tuple[LossTerms, torch.Tensor]:
+    def __call__(self, batch: RolloutBatch, weights: torch.Tensor, clip_range: float) -> tuple[LossTerms, torch.Tensor]:
         """(the minibatch's loss terms, the gradient norm before clipping); the policy's parameters and Adam's
         moments are updated in place."""
         step_size, bias_correction2_sqrt = self.optimizer.count_step()
