@@ -162,7 +162,7 @@ def shuffled(rollout: RolloutBatch, batch_size: int, generator: torch.Generator)
 
 def padded(rollout: RolloutBatch, batch_size: int) -> tuple[RolloutBatch, torch.Tensor]:
     """The rollout with zero samples appended up to a multiple of batch_size, and the samples' weights (1 real,
-    0 padding): every minibatch then has one size (a compiled loss needs that; update.py weighs the padding
+    0 padding): every minibatch then has one size (a compiled step needs that; update.py weighs the padding
     out). Zero samples keep every term finite (log pi of action 0 at observation 0), so 0 * term is 0."""
     n = len(rollout.actions)
     extra = -n % batch_size
