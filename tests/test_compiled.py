@@ -231,3 +231,31 @@ def test_the_update_flushes_denormals_and_only_the_update():
     ppo_update(policy, optimizer, rollout(64), hp, torch.Generator().manual_seed(0))
     assert seen and set(seen) == {0.0}
     assert (tiny * 1.0).item() > 0
+
+
+def test_a_compiled_update_continues_from_restored_state_as_if_never_stopped():
+    """What a resumed run does: compile first, then load the checkpoint's weights and Adam state into the same
+    tensors. The compiled step must read them (not the ones it was warmed up on): two updates in one go equal
+    one update, a save, a restore into a fresh policy and optimizer, and the second update, bit for bit."""
+    hp = Hyperparameters(**{**HP.to_dict(), "compile": "on"})
+
+    def fresh():
+        policy = gaussian_policy()
+        optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=3e-3, eps=1e-5)
+        return policy, optimizer, compiled.compile_update(policy, optimizer, hp, pixels=False)[0]
+
+    policy, optimizer, step = fresh()
+    generator = torch.Generator().manual_seed(5)
+    ppo_update(policy, optimizer, rollout(100, seed=1), hp, generator, 0.2, step)
+    saved = ({k: v.clone() for k, v in policy.state_dict().items()}, optimizer.state_dict(), generator.get_state())
+    ppo_update(policy, optimizer, rollout(100, seed=2), hp, generator, 0.2, step)
+
+    restored, restored_optimizer, restored_step = fresh()
+    restored.load_state_dict(saved[0])
+    restored_optimizer.load_state_dict(saved[1])
+    resumed_generator = torch.Generator()
+    resumed_generator.set_state(saved[2])
+    ppo_update(restored, restored_optimizer, rollout(100, seed=2), hp, resumed_generator, 0.2, restored_step)
+    assert torch.equal(restored.flat_parameters, policy.flat_parameters)
+    assert torch.equal(restored_optimizer.exp_avg_sq, optimizer.exp_avg_sq)
+    assert float(restored_optimizer.step_count) == float(optimizer.step_count) > 0
