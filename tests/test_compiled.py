@@ -17,7 +17,7 @@ from ppo.agents.ppo.buffer import RolloutBatch, padded
 from ppo.agents.ppo.distributions import DiagGaussian
 from ppo.agents.ppo.optim import FlatAdam
 from ppo.agents.ppo.policy import ActorCritic
-from ppo.agents.ppo.update import minibatch_loss, ppo_update
+from ppo.agents.ppo.update import gradient_step, minibatch_loss, ppo_update
 from ppo.config import Hyperparameters
 
 OBS_DIM, ACTION_DIM = 5, 2
@@ -82,7 +82,8 @@ def test_compiled_update_matches_the_eager_one_and_never_recompiles():
         hp = Hyperparameters(**{**HP.to_dict(), "compile": mode})
         step, record = compiled.compile_update(policy, optimizer, hp, pixels=False)
         assert record.compiled == (mode == "on") and (step is None) == (mode == "off")
-        stats = ppo_update(policy, optimizer, rollout(100), hp, torch.Generator().manual_seed(1), 0.15, step)
+        with torch._dynamo.config.patch(error_on_recompile=True):  # the warm-up compiled what the run calls
+            stats = ppo_update(policy, optimizer, rollout(100), hp, torch.Generator().manual_seed(1), 0.15, step)
         runs[mode] = (policy.flat_parameters.detach().clone(), stats, step, policy, optimizer, hp)
     (eager_params, eager_stats, *_), (params, stats, step, policy, optimizer, hp) = runs["off"], runs["on"]
     assert not torch.equal(eager_params, gaussian_policy().flat_parameters), "the update moved nothing"
@@ -220,7 +221,9 @@ def test_the_update_flushes_denormals_and_only_the_update():
     tiny = torch.tensor([1e-40])
     assert tiny.item() > 0
     with denormals_flushed():
-        assert (tiny * 1.0).item() == 0.0
+        with denormals_flushed():
+            assert (tiny * 1.0).item() == 0.0
+        assert (tiny * 1.0).item() == 0.0  # an inner block leaves the outer one's state
     assert (tiny * 1.0).item() > 0
     seen = []
     policy = gaussian_policy()
@@ -259,3 +262,52 @@ def test_a_compiled_update_continues_from_restored_state_as_if_never_stopped():
     assert torch.equal(restored.flat_parameters, policy.flat_parameters)
     assert torch.equal(restored_optimizer.exp_avg_sq, optimizer.exp_avg_sq)
     assert float(restored_optimizer.step_count) == float(optimizer.step_count) > 0
+
+
+@pytest.mark.parametrize("max_grad_norm", [None, 0.5])
+def test_one_compiled_step_is_the_eager_step(max_grad_norm):
+    """One minibatch, twice, the learning rate changed between the calls (annealing), a large eps (its placement
+    matters at this size): the compiled step's clipping and Adam give the eager step's parameters, moments and
+    step count to 1e-6."""
+    hp = Hyperparameters(**{**HP.to_dict(), "max_grad_norm": max_grad_norm, "compile": "on"})
+    batch, weights = padded(rollout(20), 32)
+    results = []
+    for compile_it in (False, True):
+        policy = gaussian_policy()
+        optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-2, eps=0.1)
+        step = compiled.compile_update(policy, optimizer, hp, pixels=False)[0] if compile_it else None
+        norms = []
+        for lr in (1e-2, 3e-3):
+            optimizer.lr = lr
+            if step is None:
+                norms.append(float(gradient_step(policy, optimizer, batch, weights, 0.2, hp)[1]))
+            else:
+                norms.append(float(step(batch, weights, 0.2)[1]))
+        results.append((policy.flat_parameters.clone(), optimizer.exp_avg_sq.clone(), float(optimizer.step_count), norms))
+    (eager_params, eager_v, eager_t, eager_norms), (params, v, t, norms) = results
+    assert eager_t == t == 2.0 and norms == pytest.approx(eager_norms, rel=1e-5)
+    assert max_grad_norm is None or eager_norms[0] > max_grad_norm  # the clipping did clip
+    assert torch.allclose(params, eager_params, atol=1e-6, rtol=0) and torch.allclose(v, eager_v, rtol=1e-5, atol=1e-12)
+
+
+def test_a_compiled_step_failing_mid_run_warns_once_and_goes_on_eagerly():
+    """Dynamo raises before the graph writes anything: the step is then taken eagerly, counted once, and every
+    later step too, after one warning line."""
+    batch, weights = padded(rollout(20), 32)
+    eager_policy = gaussian_policy()
+    eager_optimizer = FlatAdam(eager_policy.flat_parameters, eager_policy.flat_gradient, lr=1e-2)
+    policy = gaussian_policy()
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-2)
+    warnings = []
+    step = compiled.CompiledStep(policy, optimizer, HP, warnings.append)
+
+    def broken(*args):
+        raise RuntimeError("recompile limit")
+
+    step.graph = broken
+    for _ in range(2):
+        step(batch, weights, 0.2)
+        gradient_step(eager_policy, eager_optimizer, batch, weights, 0.2, HP)
+    assert len(warnings) == 1 and warnings[0].startswith("warning: the compiled update failed mid-run")
+    assert float(optimizer.step_count) == 2.0
+    assert torch.equal(policy.flat_parameters, eager_policy.flat_parameters)

@@ -13,7 +13,7 @@ recompilation.
 The cache: Inductor keeps what it compiled in TORCHINDUCTOR_CACHE_DIR. ppo-bench points it at
 results/compile-cache unless the variable is set (a cluster's shared filesystem: export it in the profile), so
 every job of a benchmark shares one cache: the first job with given shapes and settings compiles cold (16-18 s
-on one core here), the rest load it warm (~3 s).
+on one core here, up to 25 s on a loaded machine), the rest load it warm (~3 s).
 
 When: `compile` is auto (default), on or off. auto compiles a run when the time the compiled step is expected
 to save over the run, minibatch steps x the saving per step (SAVED_SECONDS_PER_STEP, by network), exceeds
@@ -35,7 +35,7 @@ from torch import nn
 
 from ppo.agents.ppo.buffer import RolloutBatch
 from ppo.agents.ppo.optim import FlatAdam
-from ppo.agents.ppo.update import LossTerms, minibatch_loss
+from ppo.agents.ppo.update import LossTerms, gradient_step, minibatch_loss
 from ppo.config import Hyperparameters
 
 DEFAULT_CACHE = Path("results") / "compile-cache"
@@ -102,11 +102,14 @@ class CompiledStep:
     Adam's per-step scalars (its step size with the bias corrections folded in, sqrt(1 - beta2^t)) and the
     annealed clip range enter as one small tensor written in place before each call: as Python numbers they
     would be constants to the compiler (a recompile per step), and computed in the graph Inductor would
-    recompute the powers for every element.
+    recompute the powers for every element. The gradient stays inside the graph: the policy's flat_gradient is
+    not written on this path (nothing reads it).
     """
 
-    def __init__(self, policy, optimizer: FlatAdam, hp: Hyperparameters):
-        self.optimizer = optimizer
+    def __init__(self, policy, optimizer: FlatAdam, hp: Hyperparameters, warn=None):
+        self.policy, self.optimizer, self.hp = policy, optimizer, hp
+        self.warn = warn or _print_warning
+        self.failed = False  # a call failed mid-run: the rest of the run steps eagerly
         device = optimizer.params.device
         # clip range, Adam's step size lr / (1 - beta1^t), sqrt(1 - beta2^t): written in place before each call
         self.scalars = torch.zeros(3, device=device)
@@ -116,13 +119,23 @@ class CompiledStep:
 
     def __call__(self, batch: RolloutBatch, weights: torch.Tensor, clip_range: float) -> tuple[LossTerms, torch.Tensor]:
         """(the minibatch's loss terms, the gradient norm before clipping); the policy's parameters and Adam's
-        moments are updated in place."""
-        step_size, bias_correction2_sqrt = self.optimizer.count_step()
+        moments are updated in place. Should a call fail mid-run (a recompile the cache or compiler cannot serve;
+        Dynamo raises before the graph writes anything), one warning line, and the run goes on eagerly."""
+        opt = self.optimizer
+        if self.failed:
+            return gradient_step(self.policy, opt, batch, weights, clip_range, self.hp)
+        step_size, bias_correction2_sqrt = opt.next_step_scalars()
         self._scalar_values[:] = (clip_range, step_size, bias_correction2_sqrt)
         if self._host_scalars is not self.scalars:
-            self.scalars.copy_(self._host_scalars, non_blocking=True)
-        opt = self.optimizer
-        return self.graph(opt.params, opt.exp_avg, opt.exp_avg_sq, self.scalars, batch, weights)
+            self.scalars.copy_(self._host_scalars)
+        try:
+            result = self.graph(opt.params, opt.exp_avg, opt.exp_avg_sq, self.scalars, batch, weights)
+        except Exception as err:  # eager is always correct
+            self.failed = True
+            self.warn(f"warning: the compiled update failed mid-run ({type(err).__name__}); going on eagerly")
+            return gradient_step(self.policy, opt, batch, weights, clip_range, self.hp)
+        opt.count_step()
+        return result
 
 
 class _PolicyLoss(nn.Module):
@@ -191,7 +204,7 @@ def compile_update(
         # A process that trains run after run (a tuning worker) would otherwise pile up one compiled entry per
         # run's settings, up to Dynamo's recompile limit.
         torch._dynamo.reset()
-        compiled_step = CompiledStep(policy, optimizer, hp)
+        compiled_step = CompiledStep(policy, optimizer, hp, warn)
         start = time.perf_counter()
         _warm_up(compiled_step, policy, hp)
         record.compile_seconds = time.perf_counter() - start

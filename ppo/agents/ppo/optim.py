@@ -75,13 +75,15 @@ class FlatAdam:
             self.grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
         return norm
 
-    def count_step(self) -> tuple[float, float]:
-        """Count a step and return Adam's two scalars for it, the bias corrections folded in (Kingma & Ba,
-        section 2): the step size lr / (1 - beta1^t) and sqrt(1 - beta2^t). For the compiled update
-        (compiled.py), which applies the rest of the step in its own graph."""
-        self.step_count += 1
-        t = float(self.step_count)
+    def next_step_scalars(self) -> tuple[float, float]:
+        """Adam's two scalars for the coming step t + 1, the bias corrections folded in (Kingma & Ba, section 2):
+        the step size lr / (1 - beta1^t) and sqrt(1 - beta2^t). For the compiled update (compiled.py), which
+        applies the rest of the step in its own graph and then counts it (count_step)."""
+        t = float(self.step_count) + 1.0
         return self.lr / (1.0 - self.betas[0] ** t), (1.0 - self.betas[1] ** t) ** 0.5
+
+    def count_step(self) -> None:
+        self.step_count += 1
 
     @torch.no_grad()
     def step(self) -> None:

@@ -126,6 +126,30 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     return float("nan") if var_target == 0 else float(1.0 - (target - predicted).var() / var_target)
 
 
+def gradient_step(
+    policy: ActorCritic,
+    optimizer: FlatAdam,
+    batch: RolloutBatch,
+    weights: torch.Tensor | None,
+    clip_range: float | torch.Tensor,
+    hp: Hyperparameters,
+) -> tuple[LossTerms, torch.Tensor]:
+    """One minibatch's gradient step, eagerly: the loss, its gradient, clipping, Adam. Returns the loss terms
+    and the gradient norm before clipping."""
+    terms = minibatch_loss(policy, batch, weights, clip_range, hp)
+
+    optimizer.zero_grad()
+    terms.loss.backward()
+    # Detail: global gradient-norm clipping over actor and critic together (None = measure only).
+    grad_norm = optimizer.clip_grad_norm_(hp.max_grad_norm)
+    optimizer.step()
+    return terms, grad_norm
+
+
+def _denormals_flushed_now() -> bool:
+    return torch.tensor([1e-40]).mul_(1.0).item() == 0.0
+
+
 @contextmanager
 def denormals_flushed():
     """Floats below 1.2e-38 (denormals) read and written as zero inside the block (the CPU's flush-to-zero and
@@ -134,11 +158,12 @@ def denormals_flushed():
     slower than normal floats (a 142k-parameter Adam step: 105 us, 1,010 us on denormals; the article's CartPole
     runs spent 32 s in the update without this, 17 s with it; docs/speed.md). Only the update runs so: the envs'
     physics and acting keep IEEE arithmetic."""
+    was_flushed = _denormals_flushed_now()
     torch.set_flush_denormal(True)
     try:
         yield
     finally:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(was_flushed)
 
 
 @denormals_flushed()
@@ -172,16 +197,9 @@ def ppo_update(
             batches = zip(minibatches(epoch, hp.batch_size), weights.split(hp.batch_size))
         for batch, weights in batches:
             if compiled_step is not None:
-                # The same step as below, as one compiled graph.
-                terms, grad_norm = compiled_step(batch, weights, clip_range)
+                terms, grad_norm = compiled_step(batch, weights, clip_range)  # gradient_step, as one graph
             else:
-                terms = minibatch_loss(policy, batch, weights, clip_range, hp)
-
-                optimizer.zero_grad()
-                terms.loss.backward()
-                # Detail: global gradient-norm clipping over actor and critic together (None = measure only).
-                grad_norm = optimizer.clip_grad_norm_(hp.max_grad_norm)
-                optimizer.step()
+                terms, grad_norm = gradient_step(policy, optimizer, batch, weights, clip_range, hp)
 
             minibatch_stats += (terms.policy_loss.detach(), terms.value_loss.detach(), terms.entropy.detach(), grad_norm)
             log_ratios.append(terms.log_ratio.detach())
