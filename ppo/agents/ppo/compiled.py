@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ppo.agents.ppo.buffer import RolloutBatch
-from ppo.agents.ppo.optim import FlatAdam
+from ppo.agents.ppo.optim import FlatAdam, adam_update_, clip_coefficient
 from ppo.agents.ppo.update import LossTerms, gradient_step, minibatch_loss
 from ppo.config import Hyperparameters
 
@@ -91,7 +91,7 @@ def _print_warning(message: str) -> None:
 
 class CompiledStep:
     """One minibatch's whole gradient step as one compiled graph: the PPO loss (update.minibatch_loss), its
-    gradient, global gradient-norm clipping and Adam, the same math as update.ppo_update's eager step.
+    gradient, global gradient-norm clipping and Adam, the same math as update.gradient_step.
 
     Why the whole step: compiling only the loss left its backward to the autograd engine, the clipping and Adam
     to eager ops, and each piece's per-call overhead (Dynamo's guards, AOTAutograd's wrapper, the engine) cost
@@ -155,8 +155,7 @@ def _minibatch_step(policy: nn.Module, optimizer: FlatAdam, hp: Hyperparameters)
     # The flat vector's layout: the parameters in module order, as flatten_parameters laid them out.
     names, shapes = zip(*((f"policy.{name}", p.shape) for name, p in policy.named_parameters()))
     sizes = [shape.numel() for shape in shapes]
-    beta1, beta2 = optimizer.betas
-    eps, max_norm = optimizer.eps, hp.max_grad_norm
+    betas, eps, max_norm = optimizer.betas, optimizer.eps, hp.max_grad_norm
 
     def loss_of(params: dict, batch, weights, clip_range):
         terms = torch.func.functional_call(loss_module, params, (batch, weights, clip_range))
@@ -169,15 +168,11 @@ def _minibatch_step(policy: nn.Module, optimizer: FlatAdam, hp: Hyperparameters)
         params = {name: part.view(shape) for name, part, shape in zip(names, flat.split(sizes), shapes)}
         gradients, terms = gradient_of(params, batch, weights, clip_range)
         grad = torch.cat([gradients[name].reshape(-1) for name in names])  # in the flat vector's order
-        # Detail: global gradient-norm clipping, g <- g * min(1, max_norm / (||g|| + 1e-6)) (as FlatAdam does).
+        # Detail: global gradient-norm clipping over actor and critic together (None = measure only).
         grad_norm = torch.linalg.vector_norm(grad)
         if max_norm is not None:
-            grad = grad * torch.clamp(max_norm / (grad_norm + 1e-6), max=1.0)
-        # Adam (as torch's fused kernel): m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
-        # theta <- theta - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
-        exp_avg.lerp_(grad, 1.0 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-        flat.sub_(step_size * exp_avg / (exp_avg_sq.sqrt() / bias_correction2_sqrt + eps))
+            grad = grad * clip_coefficient(grad_norm, max_norm)
+        adam_update_(flat, grad, exp_avg, exp_avg_sq, step_size, bias_correction2_sqrt, betas, eps)
         return terms, grad_norm
 
     return step

@@ -33,6 +33,31 @@ def flatten_parameters(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     return flat, flat_grad
 
 
+def clip_coefficient(norm: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """min(1, max_norm / (||g|| + 1e-6)): what global gradient-norm clipping scales the gradient by, as
+    torch.nn.utils.clip_grad_norm_ does."""
+    return torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+
+
+def adam_update_(
+    params: torch.Tensor,
+    grad: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step_size: torch.Tensor,
+    bias_correction2_sqrt: torch.Tensor,
+    betas: tuple[float, float],
+    eps: float,
+) -> None:
+    """Adam's update in plain tensor ops, the numbers torch's fused kernel computes, for a compiled graph (to
+    which the fused kernel is opaque): m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
+    theta <- theta - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). step_size and
+    bias_correction2_sqrt come from FlatAdam.next_step_scalars."""
+    exp_avg.lerp_(grad, 1.0 - betas[0])
+    exp_avg_sq.mul_(betas[1]).addcmul_(grad, grad, value=1.0 - betas[1])
+    params.sub_(step_size * exp_avg / (exp_avg_sq.sqrt() / bias_correction2_sqrt + eps))
+
+
 class FlatAdam:
     """Adam (Kingma & Ba 2015) with bias correction over a module's flattened parameters as one vector.
 
@@ -72,13 +97,13 @@ class FlatAdam:
         g <- g * min(1, max_norm / (||g|| + 1e-6)). Returns ||g|| before clipping; None = measure only."""
         norm = torch.linalg.vector_norm(self.grad)
         if max_norm is not None:
-            self.grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+            self.grad.mul_(clip_coefficient(norm, max_norm))
         return norm
 
     def next_step_scalars(self) -> tuple[float, float]:
         """Adam's two scalars for the coming step t + 1, the bias corrections folded in (Kingma & Ba, section 2):
         the step size lr / (1 - beta1^t) and sqrt(1 - beta2^t). For the compiled update (compiled.py), which
-        applies the rest of the step in its own graph and then counts it (count_step)."""
+        applies the step in its own graph (adam_update_) and then counts it (count_step)."""
         t = float(self.step_count) + 1.0
         return self.lr / (1.0 - self.betas[0] ** t), (1.0 - self.betas[1] ** t) ** 0.5
 
