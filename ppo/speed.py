@@ -177,14 +177,12 @@ def time_compile(env_id: str, settings_json: str) -> float:
     """compile_seconds' child: build the run's policy and optimizer and compile its update, as a training run
     starts."""
     from ppo.agents.ppo.compiled import compile_update
-    from ppo.agents.ppo.networks import build_policy
-    from ppo.agents.ppo.optim import FlatAdam
+    from ppo.agents.ppo.networks import build_optimizer, build_policy
 
     seed_single_threaded(0)
     info, hp = env_info(env_id), Hyperparameters(**json.loads(settings_json))
     policy = build_policy(info, hp)
-    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=hp.adam_eps)
-    _, record = compile_update(policy, optimizer, hp, info.pixels)
+    _, record = compile_update(policy, build_optimizer(policy, hp), hp, info.pixels)
     if not record.compiled:
         raise RuntimeError(f"the update did not compile: {record.reason}")
     return record.compile_seconds

@@ -14,6 +14,7 @@ import numpy as np
 from ppo.agents.ppo.checks import check_settings
 from ppo.agents.ppo.cnn import CnnActorCritic, TorchActor
 from ppo.agents.ppo.distributions import make_distribution
+from ppo.agents.ppo.optim import FlatAdam
 from ppo.agents.ppo.policy import ActorCritic, NumpyActorCritic, action_space_record
 from ppo.config import Hyperparameters
 from ppo.envs import EnvInfo, action_space_text
@@ -38,6 +39,12 @@ def build_policy(info: EnvInfo, hp: Hyperparameters) -> Policy:
         log_std_init=hp.log_std_init,
         normalize_observation=hp.normalize_observation,
     )
+
+
+def build_optimizer(policy: Policy, hp: Hyperparameters) -> FlatAdam:
+    """Adam over the policy's flat parameters (optim.py), as a run starts."""
+    # Detail: Adam with eps=adam_eps, 1e-5 by default (the PPO reference implementation's value, not PyTorch's 1e-8).
+    return FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=hp.adam_eps)
 
 
 def make_actor(policy: Policy, seed: int) -> Actor:

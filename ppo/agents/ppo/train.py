@@ -18,9 +18,8 @@ import torch
 from ppo.agents.ppo.buffer import RolloutBuffer
 from ppo.agents.ppo.compiled import compile_update
 from ppo.agents.ppo.distributions import make_distribution
-from ppo.agents.ppo.networks import build_policy, evaluation_actor, evaluation_policy, make_actor
+from ppo.agents.ppo.networks import build_optimizer, build_policy, evaluation_actor, evaluation_policy, make_actor
 from ppo.agents.ppo.normalization import RewardScaler
-from ppo.agents.ppo.optim import FlatAdam
 from ppo.agents.ppo.update import ppo_update
 from ppo.config import Hyperparameters
 from ppo.envs import env_info, make_vec_env
@@ -46,8 +45,7 @@ def train_ppo(
     policy = build_policy(info, hp)  # the MLP for vectors, the CNN for images (networks.py)
     envs = make_vec_env(env_id, hp.n_envs)
     evaluator = Evaluator(env_id, evaluation.width)
-    # Detail: Adam with eps=adam_eps, 1e-5 by default (the PPO reference implementation's value, not PyTorch's 1e-8).
-    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=hp.learning_rate, eps=hp.adam_eps)
+    optimizer = build_optimizer(policy, hp)  # Adam, eps=adam_eps (networks.py)
     # Acting (collection, evaluation) runs the same weights: in NumPy for MLPs (see policy.py for why).
     actor = make_actor(policy, seed)
     buffer = RolloutBuffer(
