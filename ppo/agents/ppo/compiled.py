@@ -46,6 +46,9 @@ DEFAULT_CACHE = Path("results") / "compile-cache"
 # up to 12 s on a loaded machine).
 SAVED_SECONDS_PER_STEP = {"mlp": 0.3e-3, "cnn": 15e-3}
 WARM_COMPILE_SECONDS = 8.0
+# Dynamo's guards (do the inputs and the closed-over policy still match what was compiled?) cost ~100 us per check
+# on HalfCheetah's step, a seventh of the step: checked on the first call and every this many after.
+GUARD_CHECK_EVERY = 64
 
 
 @dataclass
@@ -110,17 +113,36 @@ class CompiledStep:
         self.policy, self.optimizer, self.hp = policy, optimizer, hp
         self.warn = warn or _print_warning
         self.failed = False  # a call failed mid-run: the rest of the run steps eagerly
+        self.calls = 0
         device = optimizer.params.device
         # clip range, Adam's step size lr / (1 - beta1^t), sqrt(1 - beta2^t): written in place before each call
         self.scalars = torch.zeros(3, device=device)
         self._host_scalars = self.scalars if device.type == "cpu" else torch.zeros(3)
         self._scalar_values = self._host_scalars.numpy()  # a view: writing it costs no torch op
-        self.graph = torch.compile(_minibatch_step(policy, optimizer, hp), fullgraph=True, dynamic=False)
+        self.graph = None  # the precompiled step, built by precompile()
+
+    def precompile(self, batch: RolloutBatch, weights: torch.Tensor) -> None:
+        """Compile the step ahead of time for minibatches shaped like this one (torch.compile's aot_compile),
+        with Inductor's C++ wrapper. Why not a plain torch.compile'd function: each call of one runs Dynamo's
+        frame hook and its guards (~80 us on HalfCheetah's step) and Inductor's Python wrapper (~100 us: a
+        Python call per kernel and buffer); precompiled, the step is one call into C++ (HalfCheetah's minibatch
+        step 0.93 -> 0.69 ms, docs/speed.md). The guards are then checked every GUARD_CHECK_EVERY calls instead
+        of every call; the C++ wrapper asserts every input's size and stride on every call, so a minibatch of
+        another shape raises instead of being misread."""
+        function = torch.compile(_minibatch_step(self.policy, self.optimizer, self.hp), fullgraph=True, dynamic=False)
+        opt = self.optimizer
+        example = (opt.params, opt.exp_avg, opt.exp_avg_sq, self.scalars, batch, weights)
+        import torch._inductor.config as inductor
+
+        with inductor.patch(cpp_wrapper=True):
+            self.graph = function.aot_compile((example, {}))
+        self.graph.disable_guard_check()  # checked by __call__ instead, every GUARD_CHECK_EVERY calls
 
     def __call__(self, batch: RolloutBatch, weights: torch.Tensor, clip_range: float) -> tuple[LossTerms, torch.Tensor]:
         """(the minibatch's loss terms, the gradient norm before clipping); the policy's parameters and Adam's
-        moments are updated in place. Should a call fail mid-run (a recompile the cache or compiler cannot serve;
-        Dynamo raises before the graph writes anything), one warning line, and the run goes on eagerly."""
+        moments are updated in place. Should a call fail mid-run (its guards no longer hold, or its inputs' shapes
+        do not match; both raise before the graph writes anything), one warning line, and the run goes on
+        eagerly."""
         opt = self.optimizer
         if self.failed:
             return gradient_step(self.policy, opt, batch, weights, clip_range, self.hp)
@@ -128,12 +150,17 @@ class CompiledStep:
         self._scalar_values[:] = (clip_range, step_size, bias_correction2_sqrt)
         if self._host_scalars is not self.scalars:
             self.scalars.copy_(self._host_scalars)
+        args = (opt.params, opt.exp_avg, opt.exp_avg_sq, self.scalars, batch, weights)
         try:
-            result = self.graph(opt.params, opt.exp_avg, opt.exp_avg_sq, self.scalars, batch, weights)
+            if self.calls % GUARD_CHECK_EVERY == 0 and not self.graph.guard_check(*args):
+                raise RuntimeError("the compiled step's guards no longer hold")
+            result = self.graph(*args)
         except Exception as err:  # eager is always correct
             self.failed = True
-            self.warn(f"warning: the compiled update failed mid-run ({type(err).__name__}); going on eagerly")
+            first_line = (str(err).strip().splitlines() or [""])[0][:200]
+            self.warn(f"warning: the compiled update failed mid-run ({type(err).__name__}: {first_line}); going on eagerly")
             return gradient_step(self.policy, opt, batch, weights, clip_range, self.hp)
+        self.calls += 1
         opt.count_step()
         return result
 
@@ -158,7 +185,9 @@ def _minibatch_step(policy: nn.Module, optimizer: FlatAdam, hp: Hyperparameters)
     betas, eps, max_norm = optimizer.betas, optimizer.eps, hp.max_grad_norm
 
     def loss_of(params: dict, batch, weights, clip_range):
-        terms = torch.func.functional_call(loss_module, params, (batch, weights, clip_range))
+        # tie_weights=False: no tied parameters here, and untying walks every buffer through a set (traced, a
+        # 0-d buffer turns into a float Dynamo then restarts its analysis to specialize).
+        terms = torch.func.functional_call(loss_module, params, (batch, weights, clip_range), tie_weights=False)
         return terms.loss, terms
 
     gradient_of = torch.func.grad(loss_of, has_aux=True)
@@ -226,7 +255,9 @@ def _warm_up(compiled_step: CompiledStep, policy, hp: Hyperparameters) -> None:
         advantages=torch.zeros(n, device=device),
         returns=torch.zeros(n, device=device),
     )
+    weights = torch.ones(n, device=device)
+    compiled_step.precompile(batch, weights)
     opt = compiled_step.optimizer
     scalars = torch.tensor([hp.clip_range, 0.0, 1.0], device=device)
     copies = (opt.params.clone(), opt.exp_avg.clone(), opt.exp_avg_sq.clone())
-    compiled_step.graph(*copies, scalars, batch, torch.ones(n, device=device))
+    compiled_step.graph(*copies, scalars, batch, weights)
