@@ -141,6 +141,40 @@ def test_a_failed_compile_warns_in_one_line_and_runs_eagerly(broken, tmp_path):
     assert len(warnings) == 1 and warnings[0].startswith("warning: compiling the update failed")
 
 
+CACHE_PLACE = """
+import json, os, tempfile
+import torch._dynamo  # writes torch's own default cache directory (under /tmp) into the environment
+from ppo.agents.ppo import compiled
+from ppo.agents.ppo.distributions import DiagGaussian
+from ppo.agents.ppo.optim import FlatAdam
+from ppo.agents.ppo.policy import ActorCritic
+from ppo.config import Hyperparameters
+import numpy as np
+default = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+policy = ActorCritic(3, DiagGaussian(1, np.full(1, -1.0), np.full(1, 1.0)), (8,), "tanh")
+hp = Hyperparameters(n_envs=1, n_steps=16, batch_size=16, n_epochs=1, total_timesteps=16, compile="on")
+step, record = compiled.compile_update(policy, FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-3), hp, pixels=False)
+print(json.dumps({"default": default, "compiled": record.compiled, "cache_dir": record.cache_dir}))
+"""
+
+
+def test_the_compile_cache_lands_in_results_compile_cache(tmp_path):
+    """With TORCHINDUCTOR_CACHE_DIR unset (torch._dynamo's import then writes torch's /tmp default into the
+    environment), the compile caches under ./results/compile-cache, and writes nothing under torch's default
+    (the C++ wrapper's precompiled header included: 141 MB there otherwise)."""
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    env["TMPDIR"] = str(tmp_path / "tmp")  # torch's default lives under the temp directory: a private one here
+    (tmp_path / "tmp").mkdir()
+    out = subprocess.run([sys.executable, "-c", CACHE_PLACE], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    expected = tmp_path / "results" / "compile-cache"
+    assert record["compiled"] and record["cache_dir"] == str(expected)
+    assert record["default"].startswith(str(tmp_path / "tmp"))
+    assert any(path.suffix == ".so" for path in expected.rglob("*"))
+    assert not [path for path in (tmp_path / "tmp").rglob("*") if path.is_file() and "torchinductor" in str(path)]
+
+
 @pytest.mark.parametrize(
     "agent, env, overrides, pixels, expected",
     [

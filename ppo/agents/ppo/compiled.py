@@ -82,10 +82,15 @@ def decide(hp: Hyperparameters, pixels: bool) -> tuple[bool, str]:
 
 
 def cache_dir() -> Path:
-    """Where Inductor caches: TORCHINDUCTOR_CACHE_DIR when set, else results/compile-cache (set here, before
-    anything compiles)."""
-    path = Path(os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(DEFAULT_CACHE.resolve())))
-    return path
+    """Where Inductor caches: TORCHINDUCTOR_CACHE_DIR when the user set it, else results/compile-cache (set
+    here, before anything compiles). Importing torch._dynamo writes torch's own default (a directory under
+    /tmp) into the environment, so that value counts as unset."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # a module without torch imports
+
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = current = str(DEFAULT_CACHE.resolve())
+    return Path(current)
 
 
 def _print_warning(message: str) -> None:
@@ -134,7 +139,9 @@ class CompiledStep:
         example = (opt.params, opt.exp_avg, opt.exp_avg_sq, self.scalars, batch, weights)
         import torch._inductor.config as inductor
 
-        with inductor.patch(cpp_wrapper=True):
+        # No precompiled header: torch keeps it outside the cache directory (141 MB under /tmp), and without it the
+        # cold compile took 13.7 s instead of 12.9.
+        with inductor.patch(cpp_wrapper=True, cpp_cache_precompile_headers=False):
             self.graph = function.aot_compile((example, {}))
         self.graph.disable_guard_check()  # checked by __call__ instead, every GUARD_CHECK_EVERY calls
 
