@@ -95,7 +95,7 @@ class DiagGaussian:
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
         """Clip to the action bounds: only what the env receives, never what the buffer stores."""
-        return np.clip(actions, self.low, self.high)
+        return np.minimum(np.maximum(actions, self.low), self.high)  # np.clip's numbers, a microsecond sooner
 
 
 def make_distribution(info: EnvInfo) -> Categorical | DiagGaussian:

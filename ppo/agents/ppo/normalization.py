@@ -20,6 +20,16 @@ EPSILON = 1e-8
 CLIP = 10.0
 
 
+_CLIP_LOW, _CLIP_HIGH = np.float32(-CLIP), np.float32(CLIP)
+
+
+def clip_(x: np.ndarray) -> np.ndarray:
+    """A float32 array clipped to [-CLIP, CLIP] in place: np.clip's numbers without its Python-level argument
+    handling (2.0 instead of 3.2 us on a step's small arrays)."""
+    np.maximum(x, _CLIP_LOW, out=x)
+    return np.minimum(x, _CLIP_HIGH, out=x)
+
+
 class RunningMeanStd:
     """Mean and variance of every sample seen so far, merged batch by batch (Chan et al.'s parallel
     algorithm, as SB3's RunningMeanStd), in float64. The arrays are updated in place, so they can be
@@ -75,7 +85,7 @@ class RunningMeanStd:
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """(x - mean) / sqrt(var + 1e-8), clipped to +-10, as float32."""
         out = ((x - self.mean) / np.sqrt(self.var + EPSILON)).astype(np.float32)
-        return np.clip(out, -CLIP, CLIP, out=out)
+        return clip_(out)
 
 
 class RewardScaler:
@@ -97,11 +107,14 @@ class RewardScaler:
     def __call__(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Scale one vector step's rewards. Autoreset steps (valid=False) are no transition: their (zero)
         reward neither enters the return nor the statistics."""
-        if valid.all():
-            valid = slice(None)  # the common case: a plain slice instead of boolean indexing (the same numbers)
-        self.returns[valid] = self.returns[valid] * self.gamma + rewards[valid]
-        self.rms.update(self.returns[valid])
+        if valid.all():  # the common case, in place, without indexing (the same numbers: 13 -> 7 us a step)
+            self.returns *= self.gamma
+            self.returns += rewards
+            self.rms.update(self.returns)
+        else:
+            self.returns[valid] = self.returns[valid] * self.gamma + rewards[valid]
+            self.rms.update(self.returns[valid])
         scaled = (rewards / np.sqrt(self.rms.var + EPSILON)).astype(np.float32)
         if done.any():
             self.returns[done] = 0.0
-        return np.clip(scaled, -CLIP, CLIP, out=scaled)
+        return clip_(scaled)
