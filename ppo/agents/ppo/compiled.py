@@ -40,11 +40,12 @@ from ppo.config import Hyperparameters
 
 DEFAULT_CACHE = Path("results") / "compile-cache"
 # The auto rule's numbers, measured on this project's 2-core VM, one thread (docs/speed.md, "The compiled update",
-# 2026-11-30), rounded down: the time saved per minibatch step, eager minus compiled, on an MLP (LunarLander's
-# 64-64 tanh networks at minibatch 64: 0.63 -> 0.28 ms; HalfCheetah's 256-256 ReLU ones: 1.56 -> 1.02 ms) and on
-# the Atari CNN at minibatch 256 (145 -> 126 ms); and a warm compile (loading Inductor's cached kernels: ~3 s,
-# up to 12 s on a loaded machine).
-SAVED_SECONDS_PER_STEP = {"mlp": 0.3e-3, "cnn": 15e-3}
+# 2026-11-30), rounded down: the time saved per minibatch step, eager minus compiled (the precompiled step), on an
+# MLP (LunarLander's 64-64 tanh networks at minibatch 64: 0.73 -> 0.17 ms; CartPole's at 256: 1.14 -> 0.55 ms;
+# HalfCheetah's 256-256 ReLU ones at 64: 1.5 -> 0.75 ms) and on the Atari CNN at minibatch 256 (145 -> 126 ms);
+# and a warm compile (Dynamo's trace plus loading Inductor's cached kernels: ~5 s, up to 12 s on a loaded
+# machine).
+SAVED_SECONDS_PER_STEP = {"mlp": 0.5e-3, "cnn": 15e-3}
 WARM_COMPILE_SECONDS = 8.0
 # Dynamo's guards (do the inputs and the closed-over policy still match what was compiled?) cost ~100 us per check
 # on HalfCheetah's step, a seventh of the step: checked on the first call and every this many after.
