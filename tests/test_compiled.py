@@ -183,7 +183,7 @@ def test_the_compile_cache_lands_in_results_compile_cache(tmp_path):
         ("ppo-zoo", "HalfCheetah-v5", {}, False, True),  # ~313k minibatch steps of the 256-256 networks
         ("ppo", "Hopper-v5", {"compile": "off"}, False, False),
         ("ppo-zoo", "CartPole-v1", {"compile": "on"}, False, True),
-        # The CNN saves ~15 ms a minibatch step: 10M steps compile, a 4k-step smoke run (64 steps) does not.
+        # The CNN saves ~10 ms a minibatch step: 10M steps compile, a 4k-step smoke run (64 steps) does not.
         ("ppo-zoo", "BreakoutNoFrameskip-v4", {}, True, True),
         ("ppo-zoo", "BreakoutNoFrameskip-v4", {"total_timesteps": 4096}, True, False),
     ],

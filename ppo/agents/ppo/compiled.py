@@ -4,7 +4,8 @@ Why: on one CPU core a minibatch step of the MLPs here is ~125 small eager ops a
 autograd engine's bookkeeping; compiled, the step becomes a few fused C++ kernels around the matmuls (docs/
 speed.md has the measurements). What is compiled: the whole step, the loss (update.minibatch_loss), its
 gradient (torch.func.grad), global gradient-norm clipping and Adam, as one graph (fullgraph: a graph break is
-an error, not a silent slowdown). CompiledStep says why the whole step, not the loss alone.
+an error, not a silent slowdown), compiled ahead of time with Inductor's C++ wrapper so that a step is one call
+into C++ (CompiledStep.precompile). CompiledStep says why the whole step, not the loss alone.
 
 Shapes: every minibatch has batch_size samples (update.py pads the last one with zero-weight samples), and the
 annealed clip range and Adam's per-step scalars are tensors, so one compiled graph serves the whole run: no
@@ -12,8 +13,9 @@ recompilation.
 
 The cache: Inductor keeps what it compiled in TORCHINDUCTOR_CACHE_DIR. ppo-bench points it at
 results/compile-cache unless the variable is set (a cluster's shared filesystem: export it in the profile), so
-every job of a benchmark shares one cache: the first job with given shapes and settings compiles cold (16-18 s
-on one core here, up to 25 s on a loaded machine), the rest load it warm (~3 s).
+every job of a benchmark shares one cache: the first job with given shapes and settings compiles cold (13-18 s
+on one core here, up to 25 s on a loaded machine), the rest load it warm (~5 s: Dynamo traces the step again,
+Inductor loads its kernels).
 
 When: `compile` is auto (default), on or off. auto compiles a run when the time the compiled step is expected
 to save over the run, minibatch steps x the saving per step (SAVED_SECONDS_PER_STEP, by network), exceeds
@@ -42,10 +44,10 @@ DEFAULT_CACHE = Path("results") / "compile-cache"
 # The auto rule's numbers, measured on this project's 2-core VM, one thread (docs/speed.md, "The compiled update",
 # 2026-11-30), rounded down: the time saved per minibatch step, eager minus compiled (the precompiled step), on an
 # MLP (LunarLander's 64-64 tanh networks at minibatch 64: 0.73 -> 0.17 ms; CartPole's at 256: 1.14 -> 0.55 ms;
-# HalfCheetah's 256-256 ReLU ones at 64: 1.5 -> 0.75 ms) and on the Atari CNN at minibatch 256 (145 -> 126 ms);
+# HalfCheetah's 256-256 ReLU ones at 64: 1.5 -> 0.75 ms) and on the Atari CNN at minibatch 256 (144-146 -> 132-138 ms);
 # and a warm compile (Dynamo's trace plus loading Inductor's cached kernels: ~5 s, up to 12 s on a loaded
 # machine).
-SAVED_SECONDS_PER_STEP = {"mlp": 0.5e-3, "cnn": 15e-3}
+SAVED_SECONDS_PER_STEP = {"mlp": 0.5e-3, "cnn": 10e-3}
 WARM_COMPILE_SECONDS = 8.0
 # Dynamo's guards (do the inputs and the closed-over policy still match what was compiled?) cost ~100 us per check
 # on HalfCheetah's step, a seventh of the step: checked on the first call and every this many after.
