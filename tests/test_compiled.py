@@ -153,7 +153,8 @@ import numpy as np
 default = os.environ["TORCHINDUCTOR_CACHE_DIR"]
 policy = ActorCritic(3, DiagGaussian(1, np.full(1, -1.0), np.full(1, 1.0)), (8,), "tanh")
 hp = Hyperparameters(n_envs=1, n_steps=16, batch_size=16, n_epochs=1, total_timesteps=16, compile="on")
-step, record = compiled.compile_update(policy, FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-3), hp, pixels=False)
+optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-3)
+step, record = compiled.compile_update(policy, optimizer, hp, pixels=False)
 print(json.dumps({"default": default, "compiled": record.compiled, "cache_dir": record.cache_dir}))
 """
 
