@@ -87,11 +87,12 @@ def decide(hp: Hyperparameters, pixels: bool) -> tuple[bool, str]:
 def cache_dir() -> Path:
     """Where Inductor caches: TORCHINDUCTOR_CACHE_DIR when the user set it, else results/compile-cache (set
     here, before anything compiles). Importing torch._dynamo writes torch's own default (a directory under
-    /tmp) into the environment, so that value counts as unset."""
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # a module without torch imports
-
+    /tmp) into the environment, so that value counts as unset. Nothing is imported here: importing Inductor
+    creates the directory the variable names, and a bad one must fail inside compile_update's try."""
     current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):
+    # torch can only have written its default if its cache helpers are loaded already
+    torch_cache = sys.modules.get("torch._inductor.runtime.cache_dir_utils")
+    if current is None or (torch_cache and os.path.abspath(current) == os.path.abspath(torch_cache.default_cache_dir())):
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = current = str(DEFAULT_CACHE.resolve())
     return Path(current)
 
