@@ -180,10 +180,12 @@ def test_two_workers_share_the_default_storage_without_losing_a_trial(tmp_path):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_rerun_completes_the_study(tmp_path):
-    worker = subprocess.Popen(tune_command(tmp_path, 5, 0, budget=4096), stderr=subprocess.DEVNULL)
+    # Trials of ~1-2 s (8192 steps), polled every 0.1 s: a trial's training is seen running before it ends (at
+    # 4096 steps and 0.5 s the faster loop finished whole trials between two looks).
+    worker = subprocess.Popen(tune_command(tmp_path, 5, 0, budget=8192), stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # kill once two trials are done and the third is running
-        time.sleep(0.5)
+        time.sleep(0.1)
         if (tmp_path / "study.journal").exists():
             trials = load_trials(tmp_path)
             states = [t.state.name for t in trials]
@@ -196,7 +198,7 @@ def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_rerun_completes
     killed = [t for t in load_trials(tmp_path) if t.state.name == "RUNNING"]
     assert len(killed) == 1 and len(before) >= 2
 
-    rerun = subprocess.run(tune_command(tmp_path, 5, 0, budget=4096), capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(tune_command(tmp_path, 5, 0, budget=8192), capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert f"trial {killed[0].number} was left running by a killed run of worker 0" in rerun.stderr
     after = load_trials(tmp_path)
