@@ -5,7 +5,7 @@ autograd engine's bookkeeping; compiled, the step becomes a few fused C++ kernel
 speed.md has the measurements). What is compiled: the whole step, the loss (update.minibatch_loss), its
 gradient (torch.func.grad), global gradient-norm clipping and Adam, as one graph (fullgraph: a graph break is
 an error, not a silent slowdown), compiled ahead of time with Inductor's C++ wrapper so that a step is one call
-into C++ (CompiledStep.precompile). CompiledStep says why the whole step, not the loss alone.
+into C++ (CompiledStep's constructor). CompiledStep says why the whole step, not the loss alone.
 
 Shapes: every minibatch has batch_size samples (update.py pads the last one with zero-weight samples), and the
 annealed clip range and Adam's per-step scalars are tensors, so one compiled graph serves the whole run: no
@@ -101,6 +101,12 @@ def _print_warning(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _one_line(err: Exception) -> str:
+    """'Type: the message's first line', at most 200 characters of it, for a one-line warning."""
+    first_line = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {first_line[:200]}"
+
+
 class CompiledStep:
     """One minibatch's whole gradient step as one compiled graph: the PPO loss (update.minibatch_loss), its
     gradient, global gradient-norm clipping and Adam, the same math as update.gradient_step.
@@ -119,6 +125,15 @@ class CompiledStep:
     """
 
     def __init__(self, policy, optimizer: FlatAdam, hp: Hyperparameters, warn=None):
+        """Compiles the step ahead of time (torch.compile's aot_compile) with Inductor's C++ wrapper, for
+        minibatches of hp.batch_size. Why not a plain torch.compile'd function: each call of one runs Dynamo's
+        frame hook and its guards (~80 us on HalfCheetah's step) and Inductor's Python wrapper (~100 us: a Python
+        call per kernel and buffer); precompiled, the step is one call into C++ (HalfCheetah's minibatch step
+        0.93 -> 0.69 ms, docs/speed.md). The guards are then checked every GUARD_CHECK_EVERY calls instead of
+        every call; the C++ wrapper asserts every input's size and stride on every call, so a minibatch of
+        another shape raises instead of being misread."""
+        import torch._inductor.config as inductor  # here, not at the top: importing Inductor creates its cache
+
         self.policy, self.optimizer, self.hp = policy, optimizer, hp
         self.warn = warn or _print_warning
         self.failed = False  # a call failed mid-run: the rest of the run steps eagerly
@@ -128,21 +143,8 @@ class CompiledStep:
         self.scalars = torch.zeros(3, device=device)
         self._host_scalars = self.scalars if device.type == "cpu" else torch.zeros(3)
         self._scalar_values = self._host_scalars.numpy()  # a view: writing it costs no torch op
-        self.graph = None  # the precompiled step, built by precompile()
-
-    def precompile(self, batch: RolloutBatch, weights: torch.Tensor) -> None:
-        """Compile the step ahead of time for minibatches shaped like this one (torch.compile's aot_compile),
-        with Inductor's C++ wrapper. Why not a plain torch.compile'd function: each call of one runs Dynamo's
-        frame hook and its guards (~80 us on HalfCheetah's step) and Inductor's Python wrapper (~100 us: a
-        Python call per kernel and buffer); precompiled, the step is one call into C++ (HalfCheetah's minibatch
-        step 0.93 -> 0.69 ms, docs/speed.md). The guards are then checked every GUARD_CHECK_EVERY calls instead
-        of every call; the C++ wrapper asserts every input's size and stride on every call, so a minibatch of
-        another shape raises instead of being misread."""
-        function = torch.compile(_minibatch_step(self.policy, self.optimizer, self.hp), fullgraph=True, dynamic=False)
-        opt = self.optimizer
-        example = (opt.params, opt.exp_avg, opt.exp_avg_sq, self.scalars, batch, weights)
-        import torch._inductor.config as inductor
-
+        function = torch.compile(_minibatch_step(policy, optimizer, hp), fullgraph=True, dynamic=False)
+        example = (optimizer.params, optimizer.exp_avg, optimizer.exp_avg_sq, self.scalars, *zero_minibatch(policy, hp))
         # No precompiled header: torch keeps it outside the cache directory (141 MB under /tmp), and without it the
         # cold compile took 13.7 s instead of 12.9.
         with inductor.patch(cpp_wrapper=True, cpp_cache_precompile_headers=False):
@@ -168,8 +170,7 @@ class CompiledStep:
             result = self.graph(*args)
         except Exception as err:  # eager is always correct
             self.failed = True
-            first_line = (str(err).strip().splitlines() or [""])[0][:200]
-            self.warn(f"warning: the compiled update failed mid-run ({type(err).__name__}: {first_line}); going on eagerly")
+            self.warn(f"warning: the compiled update failed mid-run ({_one_line(err)}); going on eagerly")
             return gradient_step(self.policy, opt, batch, weights, clip_range, self.hp)
         self.calls += 1
         opt.count_step()
@@ -239,23 +240,21 @@ def compile_update(
         # A process that trains run after run (a tuning worker) would otherwise pile up one compiled entry per
         # run's settings, up to Dynamo's recompile limit.
         torch._dynamo.reset()
-        compiled_step = CompiledStep(policy, optimizer, hp, warn)
         start = time.perf_counter()
-        _warm_up(compiled_step, policy, hp)
+        compiled_step = CompiledStep(policy, optimizer, hp, warn)
+        _warm_up(compiled_step)
         record.compile_seconds = time.perf_counter() - start
     except Exception as err:  # no compiler, unwritable cache, an unsupported op: eager is always correct
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        warn(f"warning: compiling the update failed ({type(err).__name__}: {first_line[:200]}); running eagerly")
+        warn(f"warning: compiling the update failed ({_one_line(err)}); running eagerly")
         record.reason += "; the compile failed, so eager"
         return None, record
     record.compiled = True
     return compiled_step, record
 
 
-def _warm_up(compiled_step: CompiledStep, policy, hp: Hyperparameters) -> None:
-    """One step on a zero minibatch of full size, applied to copies of the parameters and Adam's moments (the
-    same shapes, so the same graph): the run's weights, optimizer state and random streams do not move."""
-    device = compiled_step.scalars.device
+def zero_minibatch(policy, hp: Hyperparameters) -> tuple[RolloutBatch, torch.Tensor]:
+    """A minibatch of zeros of full size (hp.batch_size) and its weights: the shapes the step is compiled for."""
+    device = policy.flat_parameters.device
     distribution = policy.distribution
     n = hp.batch_size
     batch = RolloutBatch(
@@ -266,9 +265,14 @@ def _warm_up(compiled_step: CompiledStep, policy, hp: Hyperparameters) -> None:
         advantages=torch.zeros(n, device=device),
         returns=torch.zeros(n, device=device),
     )
-    weights = torch.ones(n, device=device)
-    compiled_step.precompile(batch, weights)
+    return batch, torch.ones(n, device=device)
+
+
+def _warm_up(compiled_step: CompiledStep) -> None:
+    """One step on a zero minibatch, applied to copies of the parameters and Adam's moments (the same shapes, so
+    the same graph), so that a failure shows before the run: its weights, optimizer state and random streams do
+    not move."""
     opt = compiled_step.optimizer
-    scalars = torch.tensor([hp.clip_range, 0.0, 1.0], device=device)
+    scalars = torch.tensor([compiled_step.hp.clip_range, 0.0, 1.0], device=compiled_step.scalars.device)
     copies = (opt.params.clone(), opt.exp_avg.clone(), opt.exp_avg_sq.clone())
-    compiled_step.graph(*copies, scalars, batch, weights)
+    compiled_step.graph(*copies, scalars, *zero_minibatch(compiled_step.policy, compiled_step.hp))
