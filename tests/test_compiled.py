@@ -346,3 +346,20 @@ def test_a_compiled_step_failing_mid_run_warns_once_and_goes_on_eagerly(good_cal
     assert len(warnings) == 1 and warnings[0].startswith("warning: the compiled update failed mid-run")
     assert step.failed and float(optimizer.step_count) == 2.0 + good_calls_first
     assert torch.allclose(policy.flat_parameters, eager_policy.flat_parameters, atol=1e-6, rtol=0)
+
+
+def test_the_guards_refuse_what_the_compiled_code_cannot_see():
+    """The compiled C++ asserts sizes and strides but not dtypes: advantages in float64 (same shape) would be read
+    as float32 garbage. The guard check of the first call refuses them: one warning, the step taken eagerly."""
+    batch, weights = padded(rollout(20), 32)
+    batch = batch._replace(advantages=batch.advantages.double())
+    eager_policy = gaussian_policy()
+    eager_optimizer = FlatAdam(eager_policy.flat_parameters, eager_policy.flat_gradient, lr=1e-2)
+    policy = gaussian_policy()
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-2)
+    warnings = []
+    step, _ = compiled.compile_update(policy, optimizer, HP, pixels=False, warn=warnings.append)
+    step(batch, weights, 0.2)
+    gradient_step(eager_policy, eager_optimizer, batch, weights, 0.2, HP)
+    assert len(warnings) == 1 and step.failed
+    assert torch.allclose(policy.flat_parameters, eager_policy.flat_parameters, atol=1e-6, rtol=0)
