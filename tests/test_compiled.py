@@ -326,6 +326,18 @@ def test_one_compiled_step_is_the_eager_step(max_grad_norm):
     assert torch.allclose(params, eager_params, atol=1e-6, rtol=0) and torch.allclose(v, eager_v, rtol=1e-5, atol=1e-12)
 
 
+def compiled_and_eager_twins():
+    """(compiled step, its record, policy, optimizer, warnings) and an eager (policy, optimizer) from the same
+    initial weights, to compare a step taken either way."""
+    eager_policy = gaussian_policy()
+    eager_optimizer = FlatAdam(eager_policy.flat_parameters, eager_policy.flat_gradient, lr=1e-2)
+    policy = gaussian_policy()
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-2)
+    warnings = []
+    step, record = compiled.compile_update(policy, optimizer, HP, pixels=False, warn=warnings.append)
+    return (step, record, policy, optimizer, warnings), (eager_policy, eager_optimizer)
+
+
 @pytest.mark.parametrize("good_calls_first", [0, 1])
 def test_a_compiled_step_failing_mid_run_warns_once_and_goes_on_eagerly(good_calls_first):
     """A minibatch the step was not compiled for (here of another size) is refused before the graph writes
@@ -333,12 +345,7 @@ def test_a_compiled_step_failing_mid_run_warns_once_and_goes_on_eagerly(good_cal
     step is then taken eagerly, counted once, and every later step too, after one warning line."""
     batch, weights = padded(rollout(20), 32)
     other_batch, other_weights = padded(rollout(10), 16)
-    eager_policy = gaussian_policy()
-    eager_optimizer = FlatAdam(eager_policy.flat_parameters, eager_policy.flat_gradient, lr=1e-2)
-    policy = gaussian_policy()
-    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-2)
-    warnings = []
-    step, record = compiled.compile_update(policy, optimizer, HP, pixels=False, warn=warnings.append)
+    (step, record, policy, optimizer, warnings), (eager_policy, eager_optimizer) = compiled_and_eager_twins()
     assert record.compiled and step.graph is not None
     for b, w in [(batch, weights)] * good_calls_first + [(other_batch, other_weights), (batch, weights)]:
         step(b, w, 0.2)
@@ -353,12 +360,7 @@ def test_the_guards_refuse_what_the_compiled_code_cannot_see():
     as float32 garbage. The guard check of the first call refuses them: one warning, the step taken eagerly."""
     batch, weights = padded(rollout(20), 32)
     batch = batch._replace(advantages=batch.advantages.double())
-    eager_policy = gaussian_policy()
-    eager_optimizer = FlatAdam(eager_policy.flat_parameters, eager_policy.flat_gradient, lr=1e-2)
-    policy = gaussian_policy()
-    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-2)
-    warnings = []
-    step, _ = compiled.compile_update(policy, optimizer, HP, pixels=False, warn=warnings.append)
+    (step, _, policy, _, warnings), (eager_policy, eager_optimizer) = compiled_and_eager_twins()
     step(batch, weights, 0.2)
     gradient_step(eager_policy, eager_optimizer, batch, weights, 0.2, HP)
     assert len(warnings) == 1 and step.failed
