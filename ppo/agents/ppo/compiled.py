@@ -117,7 +117,7 @@ class CompiledStep:
     torch.func.grad over the parameters inside the graph, so Inductor sees one function from the minibatch to
     the updated parameters and fuses clipping and Adam into one loop over the flat vectors.
 
-    Adam's per-step scalars (its step size with the bias corrections folded in, sqrt(1 - beta2^t)) and the
+    Adam's per-step scalars (its step size with the bias corrections folded in, 1 / sqrt(1 - beta2^t)) and the
     annealed clip range enter as one small tensor written in place before each call: as Python numbers they
     would be constants to the compiler (a recompile per step), and computed in the graph Inductor would
     recompute the powers for every element. The gradient stays inside the graph: the policy's flat_gradient is
@@ -139,7 +139,7 @@ class CompiledStep:
         self.failed = False  # a call failed mid-run: the rest of the run steps eagerly
         self.calls = 0
         device = optimizer.params.device
-        # clip range, Adam's step size lr / (1 - beta1^t), sqrt(1 - beta2^t): written in place before each call
+        # clip range, Adam's step size lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t): written in place before each call
         self.scalars = torch.zeros(3, device=device)
         self._host_scalars = self.scalars if device.type == "cpu" else torch.zeros(3)
         self._scalar_values = self._host_scalars.numpy()  # a view: writing it costs no torch op
@@ -159,8 +159,8 @@ class CompiledStep:
         opt = self.optimizer
         if self.failed:
             return gradient_step(self.policy, opt, batch, weights, clip_range, self.hp)
-        step_size, bias_correction2_sqrt = opt.next_step_scalars()
-        self._scalar_values[:] = (clip_range, step_size, bias_correction2_sqrt)
+        step_size, inverse_bias_correction2_sqrt = opt.next_step_scalars()
+        self._scalar_values[:] = (clip_range, step_size, inverse_bias_correction2_sqrt)
         if self._host_scalars is not self.scalars:
             self.scalars.copy_(self._host_scalars)
         args = (opt.params, opt.exp_avg, opt.exp_avg_sq, self.scalars, batch, weights)
@@ -205,7 +205,7 @@ def _minibatch_step(policy: nn.Module, optimizer: FlatAdam, hp: Hyperparameters)
     gradient_of = torch.func.grad(loss_of, has_aux=True)
 
     def step(flat, exp_avg, exp_avg_sq, scalars, batch, weights):
-        clip_range, step_size, bias_correction2_sqrt = scalars.unbind()
+        clip_range, step_size, inverse_bias_correction2_sqrt = scalars.unbind()
         params = {name: part.view(shape) for name, part, shape in zip(names, flat.split(sizes), shapes)}
         gradients, terms = gradient_of(params, batch, weights, clip_range)
         grad = torch.cat([gradients[name].reshape(-1) for name in names])  # in the flat vector's order
@@ -213,7 +213,7 @@ def _minibatch_step(policy: nn.Module, optimizer: FlatAdam, hp: Hyperparameters)
         grad_norm = torch.linalg.vector_norm(grad)
         if max_norm is not None:
             grad = grad * clip_coefficient(grad_norm, max_norm)
-        adam_update_(flat, grad, exp_avg, exp_avg_sq, step_size, bias_correction2_sqrt, betas, eps)
+        adam_update_(flat, grad, exp_avg, exp_avg_sq, step_size, inverse_bias_correction2_sqrt, betas, eps)
         return terms, grad_norm
 
     return step
