@@ -230,6 +230,8 @@ def compile_update(
         return None, record
     directory = cache_dir()
     record.cache_dir = str(directory)
+    # The compile's seconds include importing the compiler (~1 s the first time in a process): a cost of compiling.
+    start = time.perf_counter()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         if not os.access(directory, os.W_OK):
@@ -240,7 +242,6 @@ def compile_update(
         # A process that trains run after run (a tuning worker) would otherwise pile up one compiled entry per
         # run's settings, up to Dynamo's recompile limit.
         torch._dynamo.reset()
-        start = time.perf_counter()
         compiled_step = CompiledStep(policy, optimizer, hp, warn)
         _warm_up(compiled_step)
         record.compile_seconds = time.perf_counter() - start
