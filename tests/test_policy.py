@@ -17,7 +17,7 @@ def test_numpy_forward_matches_torch(activation):
     step = actor.act(obs)
     expected_log_probs = log_pi.gather(-1, torch.from_numpy(step.actions)[:, None])[:, 0]
     np.testing.assert_allclose(step.log_probs, expected_log_probs.detach().numpy(), atol=1e-5)
-    np.testing.assert_allclose(step.values, values.detach().numpy(), atol=1e-5)
+    assert step.values is None  # acting leaves V(s) to one pass over the rollout (RolloutBuffer.fill_values)
     np.testing.assert_allclose(actor.values(obs), values.detach().numpy(), atol=1e-5)
     np.testing.assert_array_equal(actor.greedy(obs), log_pi.argmax(-1).numpy())
 
@@ -59,3 +59,23 @@ def test_numpy_actor_sees_optimizer_steps_and_loaded_weights():
     np.testing.assert_allclose(actor.values(obs), other(torch.from_numpy(obs))[1].detach().numpy(), atol=1e-6)
     # and so does the torch forward, which reads the hidden layers through its own tuple of the parameters
     torch.testing.assert_close(policy(torch.from_numpy(obs))[1], other(torch.from_numpy(obs))[1])
+
+
+def test_rollout_values_are_the_critic_of_every_stored_observation():
+    """fill_values: V(s_t) of the whole rollout from one batched call, each row the one-observation V(s_t)."""
+    from ppo.agents.ppo.buffer import RolloutBuffer
+
+    torch.manual_seed(0)
+    policy = ActorCritic(3, 2, (16, 16), "relu")
+    actor = NumpyActorCritic(policy, seed=0)
+    n_steps, n_envs = 7, 2
+    buffer = RolloutBuffer(n_steps, n_envs, obs_shape=3)
+    observations = np.random.default_rng(1).standard_normal((n_steps, n_envs, 3)).astype(np.float32)
+    zeros, valid = np.zeros(n_envs, np.float32), np.ones(n_envs, bool)
+    for obs in observations:
+        step = actor.act(obs)
+        buffer.add(obs, step.actions, step.log_probs, step.values, zeros, ~valid, ~valid, valid)
+    buffer.fill_values(actor.values)
+    one_at_a_time = np.stack([actor.values(obs) for obs in observations])
+    np.testing.assert_allclose(buffer.values.numpy(), one_at_a_time, rtol=1e-6, atol=1e-6)
+    assert np.abs(one_at_a_time).min() > 0  # every slot written: the buffer starts at zeros

@@ -70,12 +70,13 @@ class RolloutBuffer:
 
     def add(self, obs, actions, log_probs, values, rewards, terminated, truncated, valid) -> None:
         """Store step `pos` for every env (NumPy arrays or CPU tensors of shape (n_envs, ...)).
-        `valid` is False where this step is an autoreset step."""
+        `valid` is False where this step is an autoreset step. values None: left to fill_values."""
         t = self.pos
         self._obs[t] = obs
         self._actions[t] = actions
         self._log_probs[t] = log_probs
-        self._values[t] = values
+        if values is not None:
+            self._values[t] = values
         self.rewards[t] = rewards
         self.terminated[t] = terminated
         self.truncated[t] = truncated
@@ -85,6 +86,12 @@ class RolloutBuffer:
     @property
     def full(self) -> bool:
         return self.pos == self.n_steps
+
+    def fill_values(self, value_of) -> None:
+        """V(s_t) of every stored step, from one call of value_of on all the stored observations (n_steps x n_envs
+        rows), for an actor that acted without its critic (NumpyActorCritic.act says why)."""
+        assert self.full, "fill_values needs a full rollout"
+        self._values[:] = value_of(self._obs.reshape(-1, *self.obs_shape)).reshape(self.n_steps, self.n_envs)
 
     def compute_returns_and_advantage(
         self,

@@ -38,7 +38,7 @@ class PolicyStep(NamedTuple):
 
     actions: np.ndarray  # (n_envs,) int64 or (n_envs, action_dim) float32, as sampled (never clipped)
     log_probs: np.ndarray  # (n_envs,) float32 log pi(a|s) under the acting policy
-    values: np.ndarray  # (n_envs,) float32 V(s)
+    values: np.ndarray | None  # (n_envs,) float32 V(s), or None from an actor that leaves V to the rollout's end
 
 
 class ActionEvaluation(NamedTuple):
@@ -179,13 +179,19 @@ class NumpyActorCritic:
     Holds NumPy views of the torch parameters and observation statistics (no copy): in-place optimizer
     steps and statistics updates show up here at once. Sampling draws from its own seeded NumPy
     generator, so collection is reproducible.
+
+    The actor and the critic run apart: acting and the greedy policy need the actor alone, V(s) the critic alone
+    (act says why the critic is left out of acting).
     """
 
     def __init__(self, policy: ActorCritic, seed: int = 0):
         def view(p: torch.Tensor) -> np.ndarray:
             return p.detach().numpy()
 
-        self.hidden = [(view(w), view(b)) for w, b in policy.hidden_layers]
+        hidden = [(view(w), view(b)) for w, b in policy.hidden_layers]
+        # Slot 0 of every stacked hidden layer is the actor's, slot 1 the critic's (ActorCritic); still views.
+        self.actor_layers = [(w[0], b[0]) for w, b in hidden]
+        self.critic_layers = [(w[1], b[1]) for w, b in hidden]
         self.policy_weight, self.policy_bias = view(policy.policy_weight), view(policy.policy_bias)
         self.value_weight, self.value_bias = view(policy.value_weight), view(policy.value_bias)
         self.log_std = None if policy.log_std is None else view(policy.log_std)
@@ -199,31 +205,34 @@ class NumpyActorCritic:
         obs = obs.astype(np.float32, copy=False)
         return obs if self.obs_rms is None else self.obs_rms.normalize(obs)
 
-    def _hidden(self, obs: np.ndarray) -> np.ndarray:
+    def _features(self, obs: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """The last hidden layer's output of the actor's or the critic's MLP (actor_layers or critic_layers)."""
         h = obs
-        for weight, bias in self.hidden:
-            h = np.matmul(h, weight)  # (B, in) or (2, B, in) @ (2, in, out) -> (2, B, out)
+        for weight, bias in layers:
+            h = h @ weight
             h += bias
             self.activation(h)
         return h
 
-    def _head(self, features: np.ndarray) -> np.ndarray:
-        return features[0] @ self.policy_weight + self.policy_bias
-
-    def _values(self, features: np.ndarray) -> np.ndarray:
-        return (features[1] @ self.value_weight + self.value_bias)[:, 0]
+    def _head(self, obs: np.ndarray) -> np.ndarray:
+        return self._features(obs, self.actor_layers) @ self.policy_weight + self.policy_bias
 
     def greedy(self, raw_obs: np.ndarray) -> np.ndarray:
         """The deterministic policy used for evaluation, on raw env observations; actions as env.step takes them."""
-        mode = self.distribution.mode(self._head(self._hidden(self.normalize(raw_obs))))
+        mode = self.distribution.mode(self._head(self.normalize(raw_obs)))
         return self.distribution.to_env(mode)
 
     def values(self, obs: np.ndarray) -> np.ndarray:
-        """V(s) of normalized observations (normalize())."""
-        return self._values(self._hidden(obs))
+        """V(s) of normalized observations (normalize()), of any number of them: one step's, or a whole rollout's."""
+        return (self._features(obs, self.critic_layers) @ self.value_weight + self.value_bias)[:, 0]
 
     def act(self, obs: np.ndarray) -> PolicyStep:
-        """Sample a ~ pi(.|s) for a batch of normalized observations (normalize()); log pi(a|s) and V(s) with it."""
-        features = self._hidden(obs)
-        actions, log_probs = self.distribution.sample(self._head(features), self.log_std, self.rng)
-        return PolicyStep(actions, log_probs, self._values(features))
+        """Sample a ~ pi(.|s) for a batch of normalized observations (normalize()), with log pi(a|s); values None.
+
+        Why no V(s) here: the weights do not change within a rollout, so V of every step's observation can as well
+        be computed in one batched pass once the rollout is complete (RolloutBuffer.fill_values, train.py): the
+        same function of the same inputs, up to float rounding. Acting then runs half the matmuls (HalfCheetah's
+        256-256 networks: 13.7 -> 8.3 us a step, one env), and the critic's pass over 512 stored observations
+        costs 0.8 us a row."""
+        actions, log_probs = self.distribution.sample(self._head(obs), self.log_std, self.rng)
+        return PolicyStep(actions, log_probs, None)

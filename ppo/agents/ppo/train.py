@@ -97,6 +97,9 @@ def train_ppo(
             valid = ~done
             timer.lap("storage")
 
+        if values is None:
+            # The actor acted without its critic (NumpyActorCritic.act says why): V(s_t) of the rollout in one pass.
+            buffer.fill_values(actor.values)
         # Numerical guard, once per rollout rather than per step: one op over the whole buffer.
         if not (torch.isfinite(buffer.obs).all() and np.isfinite(buffer.rewards).all()):
             raise FloatingPointError(
