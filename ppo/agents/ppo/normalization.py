@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -68,9 +70,7 @@ class RunningMeanStd:
         delta = batch_mean - self.mean
         total = self.count + batch_count
         m2 = self.var * self.count + batch_var * batch_count + delta * delta * self.count * batch_count / total
-        self.mean += delta * batch_count / total
-        self.var[...] = m2 / total
-        self.count[...] = total
+        self.assign(self.mean + delta * batch_count / total, m2 / total, total)
 
     def _update_one(self, sample: np.ndarray) -> None:
         """update() for a batch of one sample (every step of a one-env run, e.g. the MuJoCo settings),
@@ -78,9 +78,11 @@ class RunningMeanStd:
         carry them vanish without rounding: the statistics are bitwise those of merge(sample, 0, 1)."""
         delta = sample - self.mean
         total = self.count + 1
-        self.var[...] = (self.var * self.count + delta * delta * self.count / total) / total
-        self.mean += delta / total
-        self.count[...] = total
+        self.assign(self.mean + delta / total, (self.var * self.count + delta * delta * self.count / total) / total, total)
+
+    def assign(self, mean, var, count) -> None:
+        """New statistics, written in place (the arrays may be views of a module's buffers)."""
+        self.mean[...], self.var[...], self.count[...] = mean, var, count
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """(x - mean) / sqrt(var + 1e-8), clipped to +-10, as float32."""
@@ -88,20 +90,31 @@ class RunningMeanStd:
         return clip_(out)
 
 
+class ScalarMeanStd(RunningMeanStd):
+    """RunningMeanStd of one scalar in Python floats: the same formulas and, float64 either way, bitwise the same
+    numbers, without NumPy's per-call cost on 0-d arrays (reward scaling of one env: 11.5 -> 7.1 us a step)."""
+
+    def __init__(self):
+        super().__init__(0.0, 1.0, 1e-4)  # RunningMeanStd.new's starting values
+
+    def assign(self, mean, var, count) -> None:
+        self.mean, self.var, self.count = float(mean), float(var), float(count)
+
+
 class RewardScaler:
     """r / sqrt(Var[discounted return] + 1e-8), clipped to +-10, for a vector of n_envs envs."""
 
     def __init__(self, n_envs: int, gamma: float):
         self.gamma = gamma
-        self.rms = RunningMeanStd.new(())
+        self.rms = ScalarMeanStd()
         self.returns = np.zeros(n_envs)  # the discounted return of each env's current episode so far
 
     def state_dict(self) -> dict:
         """The statistics, for a checkpoint. The running returns are not kept: a resumed run starts new episodes."""
-        return {"mean": float(self.rms.mean), "var": float(self.rms.var), "count": float(self.rms.count)}
+        return {"mean": self.rms.mean, "var": self.rms.var, "count": self.rms.count}
 
     def load_state_dict(self, state: dict) -> None:
-        self.rms.mean[...], self.rms.var[...], self.rms.count[...] = state["mean"], state["var"], state["count"]
+        self.rms.assign(state["mean"], state["var"], state["count"])
         self.returns[:] = 0.0
 
     def __call__(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -114,7 +127,7 @@ class RewardScaler:
         else:
             self.returns[valid] = self.returns[valid] * self.gamma + rewards[valid]
             self.rms.update(self.returns[valid])
-        scaled = (rewards / np.sqrt(self.rms.var + EPSILON)).astype(np.float32)
+        scaled = (rewards / math.sqrt(self.rms.var + EPSILON)).astype(np.float32)
         if done.any():
             self.returns[done] = 0.0
         return clip_(scaled)
