@@ -62,3 +62,18 @@ def test_reward_scaling_follows_the_discounted_return_and_resets_at_episode_ends
     np.testing.assert_allclose(scaler.returns, [0.0, 3.5])
     assert float(scaler.rms.count) == pytest.approx(count + 1)
     np.testing.assert_allclose(scaled, np.array([0.0, 2.0]) / np.sqrt(scaler.rms.var + 1e-8), rtol=1e-6)
+
+
+def test_scalar_statistics_are_bitwise_those_of_the_array_ones():
+    """ScalarMeanStd (the reward scaler's Python floats) runs RunningMeanStd's formulas: the same numbers, bit for bit,
+    over batches of one sample and of several."""
+    from ppo.agents.ppo.normalization import ScalarMeanStd
+
+    arrays, floats = RunningMeanStd.new(()), ScalarMeanStd()
+    rng = np.random.default_rng(3)
+    for size in [1] * 50 + [5, 1, 3] * 10:
+        batch = rng.standard_normal(size) * 7.0
+        arrays.update(batch)
+        floats.update(batch)
+    assert type(floats.mean) is float and floats.count == pytest.approx(50 + 90 + 1e-4)
+    assert (floats.mean, floats.var, floats.count) == (float(arrays.mean), float(arrays.var), float(arrays.count))
