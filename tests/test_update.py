@@ -7,7 +7,14 @@ import torch
 from ppo.agents.ppo.buffer import RolloutBatch
 from ppo.agents.ppo.optim import FlatAdam
 from ppo.agents.ppo.policy import ActorCritic
-from ppo.agents.ppo.update import clipped_surrogate, explained_variance, normalize_per_minibatch, ppo_update, value_loss
+from ppo.agents.ppo.update import (
+    clipped_surrogate,
+    epoch_minibatches,
+    explained_variance,
+    normalize_per_minibatch,
+    ppo_update,
+    value_loss,
+)
 from ppo.config import Hyperparameters
 
 
@@ -116,3 +123,27 @@ def test_advantages_are_normalized_within_each_minibatch(n, size):
     for chunk, normalized in zip(advantages.split(size), out.split(size)):
         expected = chunk if len(chunk) == 1 else (chunk - chunk.mean()) / (chunk.std() + 1e-8)
         assert torch.allclose(normalized, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("padding", [False, True])
+def test_epoch_minibatches_use_every_sample_once_in_a_fresh_order(padding):
+    """ppo_update cuts every epoch's minibatches before its first step: each epoch still holds every sample once,
+    in its own order, and with padding (a compiled step) every minibatch is full size, the padding weighted 0."""
+    rollout = make_rollout(n=70)
+    rollout = rollout._replace(values=torch.arange(70.0))  # a sample's number
+    hp = Hyperparameters(batch_size=16, normalize_advantage=False)
+    generator = torch.Generator().manual_seed(0)
+    orders = []
+    for _ in range(2):
+        batches = epoch_minibatches(rollout, hp, generator, padding)
+        assert len(batches) == 5
+        if padding:
+            assert all(len(batch.values) == 16 for batch, _ in batches)
+            weights = torch.cat([w for _, w in batches])
+            assert weights.sum() == 70 and weights[70:].eq(0).all()
+        else:
+            assert all(w is None for _, w in batches) and len(batches[-1][0].values) == 6
+        orders.append(torch.cat([batch.values for batch, _ in batches])[:70])
+    for order in orders:
+        assert sorted(order.tolist()) == list(range(70))
+    assert not torch.equal(orders[0], orders[1])

@@ -121,6 +121,22 @@ def normalize_per_minibatch(advantages: torch.Tensor, batch_size: int) -> torch.
     return torch.cat(out)
 
 
+def epoch_minibatches(
+    rollout: RolloutBatch, hp: Hyperparameters, generator: torch.Generator, padding: bool
+) -> list[tuple[RolloutBatch, torch.Tensor | None]]:
+    """One epoch's (minibatch, weights): weights None, or, with padding (a compiled step), the last minibatch
+    padded to full size and every minibatch's sample weights (1 real, 0 padding)."""
+    # Detail: shuffled minibatches, each sample exactly once per epoch.
+    epoch = shuffled(rollout, hp.batch_size, generator) if hp.shuffle_minibatches else rollout
+    if hp.normalize_advantage:
+        # Detail: per-minibatch advantage normalization (computed for all minibatches of the epoch at once).
+        epoch = epoch._replace(advantages=normalize_per_minibatch(epoch.advantages, hp.batch_size))
+    if not padding:
+        return [(batch, None) for batch in minibatches(epoch, hp.batch_size)]
+    epoch, weights = padded(epoch, hp.batch_size)
+    return list(zip(minibatches(epoch, hp.batch_size), weights.split(hp.batch_size)))
+
+
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     var_target = target.var()
     return float("nan") if var_target == 0 else float(1.0 - (target - predicted).var() / var_target)
@@ -184,27 +200,21 @@ def ppo_update(
     minibatch_stats = []  # policy_loss, value_loss, entropy, grad_norm of every minibatch, in turn
     log_ratios = []  # log r of every sample when its minibatch was used, for approx_kl and clip_fraction
     sample_weights = []  # their weights (padding: 0), under a compiled step
-    for _ in range(hp.n_epochs):
-        # Detail: shuffled minibatches, each sample exactly once per epoch.
-        epoch = shuffled(rollout, hp.batch_size, generator) if hp.shuffle_minibatches else rollout
-        if hp.normalize_advantage:
-            # Detail: per-minibatch advantage normalization (computed for all minibatches of the epoch at once).
-            epoch = epoch._replace(advantages=normalize_per_minibatch(epoch.advantages, hp.batch_size))
-        if compiled_step is None:
-            batches = ((batch, None) for batch in minibatches(epoch, hp.batch_size))
+    # Every epoch's minibatches are cut before the first step (the same generator draws in the same order, so the
+    # same minibatches): cutting them between compiled steps cost ~3x what it costs in one go, ~30 us a minibatch
+    # on HalfCheetah (docs/speed.md). The price: all epochs' shuffled copies of the rollout at once in memory.
+    padding = compiled_step is not None
+    batches = [batch for _ in range(hp.n_epochs) for batch in epoch_minibatches(rollout, hp, generator, padding)]
+    for batch, weights in batches:
+        if compiled_step is not None:
+            terms, grad_norm = compiled_step(batch, weights, clip_range)  # gradient_step, as one graph
         else:
-            epoch, weights = padded(epoch, hp.batch_size)
-            batches = zip(minibatches(epoch, hp.batch_size), weights.split(hp.batch_size))
-        for batch, weights in batches:
-            if compiled_step is not None:
-                terms, grad_norm = compiled_step(batch, weights, clip_range)  # gradient_step, as one graph
-            else:
-                terms, grad_norm = gradient_step(policy, optimizer, batch, weights, clip_range, hp)
+            terms, grad_norm = gradient_step(policy, optimizer, batch, weights, clip_range, hp)
 
-            minibatch_stats += (terms.policy_loss.detach(), terms.value_loss.detach(), terms.entropy.detach(), grad_norm)
-            log_ratios.append(terms.log_ratio.detach())
-            if weights is not None:
-                sample_weights.append(weights)
+        minibatch_stats += (terms.policy_loss.detach(), terms.value_loss.detach(), terms.entropy.detach(), grad_norm)
+        log_ratios.append(terms.log_ratio.detach())
+        if weights is not None:
+            sample_weights.append(weights)
 
     with torch.no_grad():
         policy_loss, v_loss, entropy, grad_norm = torch.stack(minibatch_stats).view(-1, 4).mean(0).tolist()
