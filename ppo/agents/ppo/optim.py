@@ -77,22 +77,24 @@ class FlatAdam:
         self.lr, self.eps, self.betas = lr, eps, betas
         self.exp_avg = torch.zeros_like(self.params)  # m_t, first moment
         self.exp_avg_sq = torch.zeros_like(self.params)  # v_t, second moment
-        # t, a tensor on the parameters' device, as the fused kernel wants it
-        self.step_count = torch.zeros((), device=params.device)
+        # t, the steps taken: a Python int (the compiled update reads and counts it every minibatch: a tensor cost two
+        # torch ops a step), and a copy as a tensor on the parameters' device, as the fused kernel wants it
+        self.step_count = 0
+        self._step_tensor = torch.zeros((), device=params.device)
 
     def state_dict(self) -> dict:
         return {
             "lr": self.lr,
             "exp_avg": self.exp_avg.clone(),
             "exp_avg_sq": self.exp_avg_sq.clone(),
-            "step": self.step_count.clone(),
+            "step": torch.tensor(float(self.step_count)),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.lr = state["lr"]
         self.exp_avg.copy_(state["exp_avg"])
         self.exp_avg_sq.copy_(state["exp_avg_sq"])
-        self.step_count.copy_(state["step"])
+        self.step_count = int(state["step"])
 
     def zero_grad(self) -> None:
         self.grad.zero_()
@@ -109,7 +111,7 @@ class FlatAdam:
         """Adam's two scalars for the coming step t + 1, the bias corrections folded in (Kingma & Ba, section 2):
         the step size lr / (1 - beta1^t) and 1 / sqrt(1 - beta2^t). For the compiled update (compiled.py), which
         applies the step in its own graph (adam_update_) and then counts it (count_step)."""
-        t = float(self.step_count) + 1.0
+        t = self.step_count + 1.0
         return self.lr / (1.0 - self.betas[0] ** t), (1.0 - self.betas[1] ** t) ** -0.5
 
     def count_step(self) -> None:
@@ -120,13 +122,14 @@ class FlatAdam:
         # What torch.optim.adam.adam(..., fused=True) does for one CPU tensor, without its per-call grouping
         # of tensors by device and dtype: count the step, then one call of the fused kernel.
         self.step_count += 1
+        self._step_tensor.fill_(self.step_count)
         torch._fused_adam_(
             [self.params],
             [self.grad],
             [self.exp_avg],
             [self.exp_avg_sq],
             [],
-            [self.step_count],
+            [self._step_tensor],
             amsgrad=False,
             lr=self.lr,
             beta1=self.betas[0],
