@@ -68,8 +68,9 @@ class RunningMeanStd:
     def merge(self, batch_mean: np.ndarray, batch_var: np.ndarray, batch_count: int) -> None:
         """Merge the statistics of a batch of samples (Chan et al.)."""
         delta = batch_mean - self.mean
-        total = self.count + batch_count
-        m2 = self.var * self.count + batch_var * batch_count + delta * delta * self.count * batch_count / total
+        count = float(self.count)  # a Python float, not a 0-d array: fewer NumPy calls, the same float64 numbers
+        total = count + batch_count
+        m2 = self.var * count + batch_var * batch_count + delta * delta * count * batch_count / total
         self.assign(self.mean + delta * batch_count / total, m2 / total, total)
 
     def _update_one(self, sample: np.ndarray) -> None:
@@ -77,8 +78,9 @@ class RunningMeanStd:
         in half the NumPy calls. Its mean is the sample and its variance exactly 0, so merge()'s terms that
         carry them vanish without rounding: the statistics are bitwise those of merge(sample, 0, 1)."""
         delta = sample - self.mean
-        total = self.count + 1
-        self.assign(self.mean + delta / total, (self.var * self.count + delta * delta * self.count / total) / total, total)
+        count = float(self.count)
+        total = count + 1.0
+        self.assign(self.mean + delta / total, (self.var * count + delta * delta * count / total) / total, total)
 
     def assign(self, mean, var, count) -> None:
         """New statistics, written in place (the arrays may be views of a module's buffers)."""
