@@ -77,3 +77,17 @@ def test_scalar_statistics_are_bitwise_those_of_the_array_ones():
         floats.update(batch)
     assert type(floats.mean) is float and floats.count == pytest.approx(50 + 90 + 1e-4)
     assert (floats.mean, floats.var, floats.count) == (float(arrays.mean), float(arrays.var), float(arrays.count))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scaled_rewards_are_divided_in_float64(dtype):
+    """r / sqrt(Var + 1e-8) in float64, then cast to float32, whatever the env's reward dtype (CartPole's vector env
+    gives float32): the statistics are float64, and so is the division."""
+    scaler = RewardScaler(n_envs=8, gamma=0.99)
+    rng = np.random.default_rng(0)
+    valid, no_done = np.ones(8, bool), np.zeros(8, bool)
+    for _ in range(200):
+        rewards = (rng.standard_normal(8) * 3).astype(dtype)
+        scaled = scaler(rewards, no_done, valid)
+        expected = np.clip((rewards.astype(np.float64) / np.sqrt(scaler.rms.var + 1e-8)).astype(np.float32), -10, 10)
+        np.testing.assert_array_equal(scaled, expected)

@@ -94,7 +94,7 @@ class RunningMeanStd:
 
 class ScalarMeanStd(RunningMeanStd):
     """RunningMeanStd of one scalar in Python floats: the same formulas and, float64 either way, bitwise the same
-    numbers, without NumPy's per-call cost on 0-d arrays (reward scaling of one env: 11.5 -> 7.1 us a step)."""
+    numbers, without NumPy's per-call cost on 0-d arrays (reward scaling of one env: 11.5 -> 7.6 us a step)."""
 
     def __init__(self):
         super().__init__(0.0, 1.0, 1e-4)  # RunningMeanStd.new's starting values
@@ -129,7 +129,9 @@ class RewardScaler:
         else:
             self.returns[valid] = self.returns[valid] * self.gamma + rewards[valid]
             self.rms.update(self.returns[valid])
-        scaled = (rewards / math.sqrt(self.rms.var + EPSILON)).astype(np.float32)
+        # np.float64, not a Python float: float32 rewards (CartPole's vector env) are then divided in float64, as a
+        # 0-d array's square root made them before (NumPy 2 keeps float32 against a Python float).
+        scaled = (rewards / np.float64(math.sqrt(self.rms.var + EPSILON))).astype(np.float32)
         if done.any():
             self.returns[done] = 0.0
         return clip_(scaled)
