@@ -149,3 +149,53 @@ def test_minibatches_are_shuffled_differently_each_epoch():
     first, second = (shuffled(rollout, 10, generator).actions for _ in range(2))
     assert not torch.equal(first, second)
     assert not torch.equal(first, torch.arange(100))
+
+
+def vectorized_gae(buffer, last_values, gamma, gae_lambda, bootstrap_truncation, bootstrap_rollout_end, boundaries):
+    """GAE as a backward loop over steps, vectorized over envs in NumPy: the formulation compute_returns_and_advantage
+    replaced with a per-env loop over Python floats; the reference it must match bit for bit."""
+    values = buffer.values.numpy()
+    next_values = np.append(values[1:], last_values[None].astype(np.float32), axis=0)
+    terminal = buffer.terminated if bootstrap_truncation else buffer.terminated | buffer.truncated
+    not_done = 1.0 - (buffer.terminated | buffer.truncated)
+    deltas = buffer.rewards + gamma * next_values * (1.0 - terminal) - values
+    if not bootstrap_rollout_end:
+        deltas[-1] = 0.0
+    advantages = np.zeros_like(buffer.advantages)
+    last_gae = np.zeros(buffer.n_envs, dtype=np.float32)
+    for t in reversed(range(buffer.n_steps)):
+        if boundaries:
+            last_gae = (deltas[t] + gamma * gae_lambda * not_done[t] * last_gae) * buffer.valid[t]
+        else:
+            last_gae = np.where(buffer.valid[t], deltas[t] + gamma * gae_lambda * last_gae, last_gae)
+        advantages[t] = last_gae * buffer.valid[t]
+    return advantages, advantages + values
+
+
+@pytest.mark.parametrize("bootstrap_truncation", [True, False])
+@pytest.mark.parametrize("bootstrap_rollout_end", [True, False])
+@pytest.mark.parametrize("boundaries", [True, False])
+def test_gae_matches_the_vectorized_recursion_bit_for_bit(bootstrap_truncation, bootstrap_rollout_end, boundaries):
+    rng = np.random.default_rng(7)
+    n_steps, n_envs = 40, 3
+    buffer = RolloutBuffer(n_steps, n_envs, obs_shape=1)
+    fill(
+        buffer,
+        rewards=(rng.standard_normal((n_steps, n_envs)) * 5).astype(np.float32),
+        values=rng.standard_normal((n_steps, n_envs)).astype(np.float32),
+        terminated=rng.random((n_steps, n_envs)) < 0.1,
+        truncated=rng.random((n_steps, n_envs)) < 0.1,
+        valid=rng.random((n_steps, n_envs)) > 0.1,
+    )
+    last_values = rng.standard_normal(n_envs).astype(np.float32)
+    expected = vectorized_gae(buffer, last_values, 0.99, 0.95, bootstrap_truncation, bootstrap_rollout_end, boundaries)
+    buffer.compute_returns_and_advantage(
+        last_values,
+        0.99,
+        0.95,
+        bootstrap_truncation=bootstrap_truncation,
+        bootstrap_rollout_end=bootstrap_rollout_end,
+        gae_episode_boundaries=boundaries,
+    )
+    np.testing.assert_array_equal(buffer.advantages, expected[0])
+    np.testing.assert_array_equal(buffer.returns, expected[1])
