@@ -62,7 +62,7 @@ class CompileRecord:
     compiled: bool
     reason: str
     cache_dir: str | None = None
-    compile_seconds: float | None = None  # the warm-up: compiling (or loading the cache) and one step
+    compile_seconds: float | None = None  # importing the compiler, compiling (or loading the cache), one warm-up step
 
 
 def minibatch_steps(hp: Hyperparameters) -> int:
