@@ -54,3 +54,30 @@ def test_gradients_land_in_the_flat_gradient_and_clipping_matches_torch():
     optimizer.zero_grad()
     loss_of(policy, obs).backward()
     assert torch.allclose(torch.linalg.vector_norm(optimizer.grad), expected_norm / 100, rtol=1e-4)
+
+
+def test_a_restored_optimizer_goes_on_as_the_uninterrupted_one():
+    """state_dict -> load_state_dict between eager steps: the step count (a Python int, with the tensor the fused
+    kernel reads) and the moments carry over, so the next steps are bitwise those of a run never interrupted."""
+    torch.manual_seed(0)
+    obs = torch.randn(32, 4)
+
+    def steps(policy, optimizer, n):
+        for _ in range(n):
+            optimizer.zero_grad()
+            loss_of(policy, obs).backward()
+            optimizer.step()
+
+    policy = ActorCritic(4, 2)
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=0.01)
+    restored = ActorCritic(4, 2)
+    restored.load_state_dict(policy.state_dict())
+    steps(policy, optimizer, 3)
+    saved_policy, saved_optimizer = ({k: v.clone() for k, v in policy.state_dict().items()}, optimizer.state_dict())
+    steps(policy, optimizer, 3)  # uninterrupted: steps 4-6
+    restored.load_state_dict(saved_policy)
+    restored_optimizer = FlatAdam(restored.flat_parameters, restored.flat_gradient, lr=0.01)
+    restored_optimizer.load_state_dict(saved_optimizer)
+    assert restored_optimizer.step_count == 3
+    steps(restored, restored_optimizer, 3)  # resumed: steps 4-6, bias corrections of t = 4..6
+    assert torch.equal(restored.flat_parameters, policy.flat_parameters) and restored_optimizer.step_count == 6
