@@ -49,8 +49,9 @@ def run_random(
         for _ in range(hp.n_steps):
             obs, rewards, terminated, truncated, infos = envs.step(act_train(obs))
             step += hp.n_envs
-            log.track(rewards, terminated, truncated, valid, step, infos)
-            valid = ~(terminated | truncated)
+            done = terminated | truncated
+            log.track(rewards, done, valid, step, infos)
+            valid = ~done
         log.end_iteration(step, act_eval)
     envs.close()
     result = log.finish(act_eval)

@@ -162,17 +162,10 @@ def _logging_callback(log: RunLog, act: PolicyFn, hp: Hyperparameters, seed: int
         def _on_step(self) -> bool:
             normalizer = self.model.get_vec_normalize_env()
             rewards = normalizer.get_original_reward() if normalizer is not None else self.locals["rewards"]
-            dones = self.locals["dones"]
             # SB3's vector env resets within the step (the final obs goes to info), so every step is valid.
             infos = self.locals["infos"]
-            truncated = np.array([info.get("TimeLimit.truncated", False) for info in infos])
             log.track(
-                np.asarray(rewards, dtype=np.float64),
-                dones & ~truncated,
-                dones & truncated,
-                self.valid,
-                self.num_timesteps,
-                games(infos),
+                np.asarray(rewards, dtype=np.float64), self.locals["dones"], self.valid, self.num_timesteps, games(infos)
             )
             return True
 

@@ -92,30 +92,22 @@ class RunLog:
     def train_seconds(self) -> float:
         return time.perf_counter() - self._start - self._eval_seconds
 
-    def track(
-        self,
-        rewards: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        valid: np.ndarray,
-        step: int,
-        infos: dict | None = None,
-    ) -> None:
-        """Accumulate one vector step; autoreset steps (valid=False) are not part of any episode. With
-        whole_games, the games that ended this step (in infos) are logged instead."""
+    def track(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray, step: int, infos: dict | None = None) -> None:
+        """Accumulate one vector step; `done` marks the envs whose episode ended on it (terminated or truncated),
+        and autoreset steps (valid=False) are not part of any episode. With whole_games, the games that ended this
+        step (in infos) are logged instead."""
         if self.whole_games:
             if infos is not None and "game_score" in infos:
                 self._track_games(infos, step)
             return
         self._returns += rewards * valid
         self._lengths += valid
-        ended = terminated | truncated
-        if ended.any():
+        if done.any():
             wall = self.train_seconds()
-            for i in np.flatnonzero(ended):
+            for i in np.flatnonzero(done):
                 self._log_episode(step, wall, self._returns[i], self._lengths[i])
-            self._returns[ended] = 0.0
-            self._lengths[ended] = 0
+            self._returns[done] = 0.0
+            self._lengths[done] = 0
 
     def _log_episode(self, step: int, wall: float, episode_return, length) -> None:
         self.result.episodes.append((len(self.result.episodes), step, wall, float(episode_return), int(length)))

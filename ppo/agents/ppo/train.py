@@ -88,8 +88,8 @@ def train_ppo(
             raw_obs, rewards, terminated, truncated, infos = envs.step(distribution.to_env(actions))
             timer.lap("env")
             step += hp.n_envs
-            log.track(rewards, terminated, truncated, valid, step, infos)  # raw rewards, or Atari's whole-game scores
             done = terminated | truncated
+            log.track(rewards, done, valid, step, infos)  # raw rewards, or Atari's whole-game scores
             if scale_rewards is not None:
                 # Detail: reward scaling by the running std of the discounted return (normalization.py).
                 rewards = scale_rewards(rewards, done, valid)
