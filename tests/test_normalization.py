@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from ppo.agents.ppo.normalization import RewardScaler, RunningMeanStd
+from ppo.agents.ppo.normalization import RewardScaler, RunningMeanStd, ScalarMeanStd
 
 
 def test_running_statistics_equal_those_of_all_samples():
@@ -67,8 +67,6 @@ def test_reward_scaling_follows_the_discounted_return_and_resets_at_episode_ends
 def test_scalar_statistics_are_bitwise_those_of_the_array_ones():
     """ScalarMeanStd (the reward scaler's Python floats) runs RunningMeanStd's formulas: the same numbers, bit for bit,
     over batches of one sample and of several."""
-    from ppo.agents.ppo.normalization import ScalarMeanStd
-
     arrays, floats = RunningMeanStd.new(()), ScalarMeanStd()
     rng = np.random.default_rng(3)
     for size in [1] * 50 + [5, 1, 3] * 10:

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from ppo.agents.ppo.buffer import RolloutBuffer
 from ppo.agents.ppo.optim import FlatAdam
 from ppo.agents.ppo.policy import ActorCritic, NumpyActorCritic
 
@@ -63,8 +64,6 @@ def test_numpy_actor_sees_optimizer_steps_and_loaded_weights():
 
 def test_rollout_values_are_the_critic_of_every_stored_observation():
     """fill_values: V(s_t) of the whole rollout from one batched call, each row the one-observation V(s_t)."""
-    from ppo.agents.ppo.buffer import RolloutBuffer
-
     torch.manual_seed(0)
     policy = ActorCritic(3, 2, (16, 16), "relu")
     actor = NumpyActorCritic(policy, seed=0)

@@ -122,7 +122,7 @@ class RewardScaler:
     def __call__(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Scale one vector step's rewards. Autoreset steps (valid=False) are no transition: their (zero)
         reward neither enters the return nor the statistics."""
-        if valid.all():  # the common case, in place, without indexing (the same numbers; with clip_, 13.4 -> 11.9 us a step)
+        if valid.all():  # the common case, in place, without indexing (the same numbers, fewer NumPy calls)
             self.returns *= self.gamma
             self.returns += rewards
             self.rms.update(self.returns)
