@@ -147,3 +147,17 @@ def test_epoch_minibatches_use_every_sample_once_in_a_fresh_order(padding):
     for order in orders:
         assert sorted(order.tolist()) == list(range(70))
     assert not torch.equal(orders[0], orders[1])
+
+
+def test_every_epoch_of_an_update_draws_its_own_shuffle():
+    """ppo_update cuts all epochs' minibatches up front, one shuffle per epoch from the generator, in epoch order:
+    the generator ends where n_epochs permutations of the rollout leave it."""
+    torch.manual_seed(0)
+    policy = ActorCritic(4, 2)
+    optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-3)
+    hp = Hyperparameters(n_envs=1, n_steps=64, batch_size=16, n_epochs=3, total_timesteps=64)
+    generator, reference = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    ppo_update(policy, optimizer, make_rollout(), hp, generator)
+    for _ in range(3):
+        torch.randperm(64, generator=reference)
+    assert torch.equal(generator.get_state(), reference.get_state())
