@@ -54,11 +54,18 @@ ALLOWED = {
     "envs": set(),
     "run": {"envs", "config"},
     "agents": {"run", "envs", "config"},
-    "analysis": {"agents", "run", "envs", "config"},
+    "analysis": {"comparisons", "agents", "run", "envs", "config"},
     "speed": {"agents", "run", "envs", "config"},
     "tuning": {"agents", "run", "envs", "config"},
-    "workflow_config": {"tuning", "agents", "envs", "config"},
-    "commands": {"analysis", "agents", "run", "envs", "config", "speed", "tuning", "workflow_config"},
+    # Runs from outside (an external command, imported logs, an ONNX policy): beside tuning, below the registry's
+    # callers; once written, an outside run directory reads like ours.
+    "outside": {"agents", "run", "envs", "config"},
+    # Comparisons in waves (AdaStop): the decision over finished runs' scores.
+    "comparisons": {"run", "envs", "config"},
+    "workflow_config": {"tuning", "outside", "comparisons", "agents", "envs", "config"},
+    "commands": {
+        "analysis", "agents", "run", "envs", "config", "speed", "tuning", "outside", "comparisons", "workflow_config",
+    },  # fmt: skip
     "cli": {"commands", "workflow_config", "agents", "run", "config"},
     "__main__": {"cli"},
     "__init__": set(),
