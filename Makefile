@@ -25,12 +25,15 @@ venv: $(STAMP)  ## create .venv with the pinned stack
 
 # Debian packages, installed when missing (apt needs root): Chromium and its driver for the browser test of the
 # HTML report; Mesa's EGL (libEGL through glvnd, the Mesa vendor, the software rasterizer) for MuJoCo's
-# headless renderer (MUJOCO_GL=egl; `libosmesa6` is the fallback for MUJOCO_GL=osmesa).
+# headless renderer (MUJOCO_GL=egl; `libosmesa6` is the fallback for MUJOCO_GL=osmesa); PostgreSQL's server for
+# the test of tuning workers on a database (tests/test_postgres.py starts its own, as an unprivileged user).
+PG_OK := compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
 EGL_OK := test -e /usr/share/glvnd/egl_vendor.d/50_mesa.json && ldconfig -p | grep -q 'libEGL.so.1 ' && ldconfig -p | grep -q 'libOpenGL.so.0 '
 system-deps:  ## install the Debian packages the tests need, when missing
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && $(EGL_OK) || { \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && $(EGL_OK) && $(PG_OK) || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    chromium chromium-driver fonts-dejavu-core libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libglx-mesa0; }
+	    chromium chromium-driver fonts-dejavu-core libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libglx-mesa0 \
+	    postgresql; }
 
 lint: $(STAMP)  ## ruff, snakemake --lint, snakefmt --check
 	$(BIN)/ruff check ppo tests
