@@ -304,6 +304,21 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-compile", action="store_true", help="leave the compiled column (and its compile timings) out")
     bench.add_argument("--out", default="results/benchmarks/speed.json", help="JSON file to write")
     bench.add_argument("--readme", default=None, help="Markdown file whose speed-table section is rewritten")
+
+    export_onnx = verbs.add_parser(
+        "export-onnx",
+        help="write a Stable-Baselines3 PPO model or one of our ppo runs as one ONNX policy (normalization inside)",
+        description="One graph from raw observations to logits (discrete) or the mean action (continuous), checked "
+        "against the env before it is written: the policy file an outside run leaves for ppo-bench's evaluation.",
+    )
+    source = export_onnx.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sb3-model", help="a Stable-Baselines3 PPO model zip (model.save, rl-zoo's ENV.zip)")
+    source.add_argument("--run", help="one of our ppo run directories (its model.pt)")
+    export_onnx.add_argument(
+        "--vecnormalize", help="with --sb3-model: VecNormalize's pickle (VecNormalize.save, rl-zoo's vecnormalize.pkl)"
+    )
+    export_onnx.add_argument("--env", required=True, help="the Gymnasium id the policy plays (checked against it)")
+    export_onnx.add_argument("--out", required=True, help="ONNX file to write, e.g. RUN_DIR/policy.onnx")
     return parser
 
 

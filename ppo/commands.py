@@ -316,6 +316,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from ppo.outside.export_onnx import export_run, export_sb3
+
+    if args.vecnormalize and not args.sb3_model:
+        raise ConfigError("--vecnormalize goes with --sb3-model (our runs keep their statistics in model.pt)")
+    env_id, notice = resolve_env_id(args.env)
+    if notice:
+        print(notice, file=sys.stderr)
+    info = env_info(env_id)
+    if args.sb3_model:
+        written = export_sb3(args.sb3_model, info, args.out, args.vecnormalize)
+    else:
+        written = export_run(args.run, info, args.out)
+    print(json.dumps(written))
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
@@ -330,4 +347,5 @@ COMMANDS = {
     "bench": cmd_bench,
     "tune": cmd_tune,
     "tuning-report": cmd_tuning_report,
+    "export-onnx": cmd_export_onnx,
 }
