@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import gymnasium as gym
 import imageio.v3 as iio
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from ppo.agents.ppo.cnn import CnnActorCritic, TorchActor
 from ppo.agents.ppo.distributions import Categorical, DiagGaussian, make_distribution
 from ppo.agents.ppo.networks import load_policy
 from ppo.cli import main
-from ppo.envs import EnvError, env_info, resolve_env_id
+from ppo.envs import EnvError, env_info, make_vec_env, resolve_env_id
 from ppo.envs.pixels import make_atari
 from ppo.run.directory import MODEL_FORMAT
 
@@ -163,6 +164,121 @@ def test_evaluation_env_plays_the_whole_game_with_raw_rewards():
     assert max(rewards) > 1
     assert info["game_score"] == sum(rewards)
     assert len(rewards) <= info["game_length"] <= len(rewards) + 2  # + the FIRE steps after reset
+    env.close()
+
+
+def raw_actions_after_each_reset(env) -> list[list[int]]:
+    """The emulator's actions (one per frame) since each reset, as they happen under all the wrappers."""
+    ale_env = env.unwrapped
+    step, reset = ale_env.step, ale_env.reset
+    actions = []
+
+    def recorded_step(action):
+        actions[-1].append(int(action))
+        return step(action)
+
+    def recorded_reset(**kwargs):
+        actions.append([])
+        return reset(**kwargs)
+
+    ale_env.step, ale_env.reset = recorded_step, recorded_reset
+    return actions
+
+
+def test_every_reset_plays_1_to_30_random_no_ops_then_presses_fire():
+    """No-op starts: each seed's reset steps the emulator with NOOP a random 1..30 times (many different counts
+    over 20 seeds) before anything else; then, Breakout having FIRE, FIRE for one agent step (4 frames)."""
+    env = make_atari(BREAKOUT, training=False)
+    actions = raw_actions_after_each_reset(env)
+    no_ops = []
+    for seed in range(20):
+        env.reset(seed=seed)
+        after_reset = actions[-1]
+        first_other = next(i for i, action in enumerate(after_reset) if action != 0)
+        no_ops.append(first_other)
+        assert after_reset[first_other : first_other + 4] == [1] * 4  # FIRE, repeated over the frame skip
+    assert 1 <= min(no_ops) and max(no_ops) <= 30
+    assert len(set(no_ops)) >= 10, f"no-op counts {no_ops}: not random starts"
+    env.close()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fire_on_reset_starts_every_life_without_the_agent_pressing_fire(training):
+    """Breakout waits for FIRE before launching the ball. A policy that never presses it (NOOP only) still loses
+    every life within 100 agent steps, the ball missing the still paddle: the first life after the evaluation
+    env's reset, and, in training, all five, each after the reset that follows its lost life."""
+    env = make_atari(BREAKOUT, training=training)
+    env.reset(seed=0)
+    ale = env.unwrapped.ale
+    for lives_left in range(4, -1, -1) if training else [4]:
+        for _ in range(100):
+            _, _, terminated, truncated, _ = env.step(0)
+            if terminated or truncated or ale.lives() == lives_left:
+                break
+        assert ale.lives() == lives_left, "the ball was never launched: no FIRE after the reset"
+        if training:
+            assert terminated and ale.game_over() == (lives_left == 0)
+            env.reset()
+    env.close()
+
+
+def capped_breakout(frames: int) -> str:
+    """Breakout registered with its frame cap set to `frames` (the ALE's max_num_frames_per_episode)."""
+    env_id = f"BreakoutCap{frames}NoFrameskip-v4"
+    if env_id not in gym.registry:
+        spec = gym.spec(BREAKOUT)
+        gym.register(env_id, entry_point=spec.entry_point, kwargs={**spec.kwargs, "max_num_frames_per_episode": frames})
+    return env_id
+
+
+# Breakout, seed 0, NOOP only (the ball launched by FireReset): the first life is lost on agent step 23 at episode
+# frame 122; the reset after it plays a no-op (frames 123-126), FIRE (127-130), then RIGHT (131-134).
+FIRST_LIFE_LOST_AT_STEP, FIRST_LIFE_LOST_AT_FRAME = 23, 122
+
+
+@pytest.mark.parametrize("reset_step", [1, 2, 3], ids=["episodic-life-no-op", "fire", "step-after-fire"])
+def test_a_game_ending_inside_a_reset_is_reported_and_the_next_game_starts(reset_step):
+    """The frame cap lands inside the reset after the first lost life (in its reset_step-th step): reset() reports
+    the game that ended (the raw score, its length with every agent step of it, cut by the cap) and starts a new
+    game, FIRE pressed. Through the vector env, the autoreset step's infos carry the game to the run's log."""
+    cap = FIRST_LIFE_LOST_AT_FRAME + 4 * reset_step - 2  # the middle of that step
+    env = make_atari(capped_breakout(cap), training=True)
+    env.reset(seed=0)
+    ale = env.unwrapped.ale
+    for step in range(1, FIRST_LIFE_LOST_AT_STEP + 1):
+        _, _, terminated, truncated, info = env.step(0)
+        assert (terminated, truncated) == (step == FIRST_LIFE_LOST_AT_STEP, False) and "game_score" not in info
+    assert ale.getEpisodeFrameNumber() == FIRST_LIFE_LOST_AT_FRAME and ale.lives() == 4
+    _, info = env.reset()
+    # 2 agent steps of the first reset's FIRE, the agent's 23, the ones of this reset up to the cap
+    assert (info["game_score"], info["game_length"], info["game_truncated"]) == (0.0, 2 + 23 + reset_step, True)
+    assert ale.lives() == 5 and 9 <= ale.getEpisodeFrameNumber() <= 38  # a new game: 1-30 no-ops, FIRE, RIGHT
+    env.close()
+
+    envs = make_vec_env(capped_breakout(cap), 1)
+    envs.reset(seed=0)
+    for _ in range(FIRST_LIFE_LOST_AT_STEP):
+        _, _, _, _, infos = envs.step(np.zeros(1, dtype=np.int64))
+    assert "game_score" not in infos
+    _, _, _, _, infos = envs.step(np.zeros(1, dtype=np.int64))  # the autoreset step
+    assert infos["_game_score"].tolist() == [True] and infos["game_length"].tolist() == [2 + 23 + reset_step]
+    envs.close()
+
+
+def test_the_frame_cap_is_read_from_the_registration_and_a_capped_game_is_marked_truncated():
+    """EnvInfo's cap is the registration's frame cap over the frame skip (27,000 agent steps for the standard ids'
+    108,000 frames); a game cut by it ends truncated, not terminated, and says so in game_truncated."""
+    assert env_info(BREAKOUT).max_episode_steps == 108_000 // 4
+    env_id = capped_breakout(400)
+    assert env_info(env_id).max_episode_steps == 100
+    env = make_atari(env_id, training=False)
+    env.reset(seed=0)
+    rng, steps, terminated, truncated = np.random.default_rng(0), 0, False, False
+    while not (terminated or truncated) and steps < 100:
+        _, _, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+        steps += 1
+    assert truncated and not terminated and env.unwrapped.ale.getEpisodeFrameNumber() == 400
+    assert info["game_truncated"] is True and info["game_length"] == steps + 2  # + the reset's FIRE steps
     env.close()
 
 

@@ -26,7 +26,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from gymnasium.vector import AutoresetMode  # noqa: E402
 
-from ppo.envs.pixels import FRAME_SKIP, FRAMES_PER_EPISODE_CAP, is_atari_spec, make_atari, preprocess_image  # noqa: E402
+from ppo.envs.pixels import episode_step_cap, is_atari_spec, make_atari, preprocess_image  # noqa: E402
 
 # Names users know from older Gym/Gymnasium releases, mapped to the id that exists today.
 # LunarLander-v2 (the article's env) raises DeprecatedEnv in Gymnasium 1.x; v3 changed wind and reset
@@ -183,8 +183,8 @@ def env_info(env_id: str) -> EnvInfo:
             action_low=tuple(float(x) for x in act.low) if continuous else None,
             action_high=tuple(float(x) for x in act.high) if continuous else None,
             solved_threshold=None if threshold is None else float(threshold),
-            # Atari: the ALE's cap of 108k frames, in agent steps
-            max_episode_steps=FRAMES_PER_EPISODE_CAP // FRAME_SKIP if atari else spec.max_episode_steps if spec else None,
+            # Atari: the ALE's frame cap, in agent steps
+            max_episode_steps=episode_step_cap(spec) if atari else spec.max_episode_steps if spec else None,
             atari=atari,
         )
     finally:

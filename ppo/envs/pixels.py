@@ -19,10 +19,11 @@ wrappers here, in this order from the emulator up:
    learning rate and one value scale fit all of them. Evaluation keeps the raw score.
 9. Frame stack 4: velocities are visible only across frames. Stacked on axis 0, uint8, (4, 84, 84).
 
-The ALE caps an episode at 108,000 frames (30 minutes of play, `max_num_frames_per_episode`) and reports it
-as a truncation. Ids: the `NoFrameskip-v4` ones (no sticky actions: the protocol of the published PPO
-numbers, docs/usage.md) or `ALE/<Game>-v5` (sticky actions with probability 0.25, as Machado et al.
-recommend); for v5 the ALE's own frame skip is turned off and the skip above is used instead.
+The ALE caps an episode at the frames its registration gives (`max_num_frames_per_episode`: 108,000 for the
+NoFrameskip-v4 and v5 ids, 30 minutes of play) and reports it as a truncation; episode_step_cap reads it.
+Ids: the `NoFrameskip-v4` ones (no sticky actions: the protocol of the published PPO numbers, docs/usage.md)
+or `ALE/<Game>-v5` (sticky actions with probability 0.25, as Machado et al. recommend); for v5 the ALE's own
+frame skip is turned off and the skip above is used instead.
 
 Other image envs (CarRacing-v3): steps 4 and 9 only (84x84 grayscale, 4 frames stacked).
 """
@@ -37,16 +38,27 @@ FRAME_SKIP = 4
 FRAME_STACK = 4
 SCREEN_SIZE = 84
 NOOP_MAX = 30
-FRAMES_PER_EPISODE_CAP = 108_000  # the ALE's default max_num_frames_per_episode; 27,000 agent steps
+GAME_KEYS = ("game_score", "game_length", "game_truncated")  # what GameScore adds to the info of a game's end
 
 
 def is_atari_spec(spec: gym.envs.registration.EnvSpec) -> bool:
     return str(spec.entry_point).startswith("ale_py")
 
 
+def episode_step_cap(spec: gym.envs.registration.EnvSpec) -> int | None:
+    """The most agent steps an Atari game can last, from its registration (None: no cap): the ALE's frame cap
+    (`max_num_frames_per_episode`; None or 0 is none) or a TimeLimit (`max_episode_steps`, counting emulator steps,
+    which are single frames under make_atari), whichever is lower, over FRAME_SKIP. Read, not repeated: a
+    registration with another cap (another ale-py, or a user's) would otherwise be misreported."""
+    caps = [cap for cap in (spec.kwargs.get("max_num_frames_per_episode"), spec.max_episode_steps) if cap]
+    return min(caps) // FRAME_SKIP if caps else None
+
+
 class GameScore(gym.Wrapper):
     """Adds the whole game's raw score, its length in agent steps and whether the ALE cut it at its frame cap
-    to `info` (game_score, game_length, game_truncated) on the step that ends the game."""
+    to `info` (game_score, game_length, game_truncated) on the step that ends the game. A game can also end
+    inside EpisodicLife's or FireReset's reset steps: those wrappers pass its record on in their reset's info
+    (ended_game), which a vector env's autoreset step returns as its info."""
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
@@ -63,6 +75,11 @@ class GameScore(gym.Wrapper):
         if terminated or truncated:
             info = {**info, "game_score": self.score, "game_length": self.length, "game_truncated": bool(truncated)}
         return obs, reward, terminated, truncated, info
+
+
+def ended_game(info: dict) -> dict:
+    """GameScore's record of the game that ended on the step of this info (empty when none ended)."""
+    return {key: info[key] for key in GAME_KEYS if key in info}
 
 
 class EpisodicLife(gym.Wrapper):
@@ -83,26 +100,37 @@ class EpisodicLife(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
     def reset(self, **kwargs):
+        ended = {}
         if self.game_over:
             obs, info = self.env.reset(**kwargs)
         else:
             obs, _, terminated, truncated, info = self.env.step(0)
-            if terminated or truncated:  # the no-op ended the game: start a new one
+            if terminated or truncated:  # the no-op ended the game: start a new one, and report the one that ended
+                ended = ended_game(info)
                 obs, info = self.env.reset(**kwargs)
         self.lives = self.env.unwrapped.ale.lives()
-        return obs, info
+        return obs, {**info, **ended}
 
 
 class FireReset(gym.Wrapper):
     """Press FIRE (then the next action, as the reference wrappers do) after every reset."""
 
     def reset(self, **kwargs):
-        self.env.reset(**kwargs)
-        for action in (1, 2):
-            obs, _, terminated, truncated, info = self.env.step(action)
-            if terminated or truncated:
-                obs, info = self.env.reset(**kwargs)
-        return obs, info
+        _, info = self.env.reset(**kwargs)
+        ended = ended_game(info)  # a game that ended in EpisodicLife's reset step
+        for _ in range(3):
+            for action in (1, 2):
+                obs, _, terminated, truncated, info = self.env.step(action)
+                if terminated or truncated:
+                    break
+            else:
+                return obs, {**info, **ended}
+            # The episode ended on FIRE or the step after (the frame cap, or a life): keep the ended game's record,
+            # lost with this info otherwise (at most one game ends inside one reset), and press FIRE again after the
+            # reset; the reference wrappers go on with the next action, and a new game would stall unstarted.
+            ended = ended or ended_game(info)
+            _, info = self.env.reset(**kwargs)
+        return obs, {**info, **ended}  # three episodes ended at FIRE (a cap of a few frames): give up, unstarted
 
 
 class ClipReward(gym.RewardWrapper):
