@@ -88,6 +88,8 @@ class RunLog:
         self._eval_seconds = 0.0
         self._last_eval_mean: float | None = None
         self._start = time.perf_counter()
+        # (step, training seconds) at the previous rollout boundary: the training speed since then
+        self._speed_from = (0, 0.0)
 
     def train_seconds(self) -> float:
         return time.perf_counter() - self._start - self._eval_seconds
@@ -122,6 +124,7 @@ class RunLog:
     def end_iteration(self, step: int, act: PolicyFn, update: dict[str, float] | None = None) -> None:
         """Called at each rollout boundary: evaluate when due, report progress."""
         self.result.total_steps = step
+        speed = self._training_speed(step)
         if update is not None:
             self.result.last_update = update
         evaluated = step >= self._next_eval
@@ -136,9 +139,18 @@ class RunLog:
             {
                 "train/episode_return": float(np.mean(new_episodes)) if new_episodes else None,
                 "eval/mean_return": self._last_eval_mean if evaluated else None,
+                "speed/steps_per_second": speed,
                 **{f"update/{name}": value for name, value in (update or {}).items()},
             },
         )
+
+    def _training_speed(self, step: int) -> float | None:
+        """Env steps per second of training since the previous rollout boundary, evaluation excluded: run.json's
+        steps_per_second (over the whole run) measured over the last update (None before the first update)."""
+        seconds = self.train_seconds()
+        step_from, seconds_from = self._speed_from
+        self._speed_from = (step, seconds)
+        return (step - step_from) / (seconds - seconds_from) if step > step_from and seconds > seconds_from else None
 
     def start(self, act: PolicyFn) -> None:
         """Evaluate the untrained policy at step 0 so every curve starts at the same point."""
@@ -183,6 +195,7 @@ class RunLog:
         self._last_eval_mean = state["last_eval_mean"]
         r.resumed_at = [*state["resumed_at"], r.total_steps]  # earlier resumes, and this one
         self._start = time.perf_counter() - state["train_seconds"] - state["eval_seconds"]
+        self._speed_from = (r.total_steps, state["train_seconds"])
         self._returns[:] = 0.0
         self._lengths[:] = 0
         self._scalars_from = len(r.episodes)

@@ -3,7 +3,9 @@
 Written only when the optional `tensorboard` package is installed (`pip install -e '.[tensorboard]'`), once per
 update (at the rollout boundary, off the collection and update loops): training episode returns (Atari: whole
 games, raw score), evaluation means, the update's diagnostics (losses, KL, clip fraction, entropy, ...) and
-the training speed. The CSVs stay the record; these files are for watching.
+the training speed (env steps per second of training over the last update, evaluation excluded: run.json's
+steps_per_second measured over one update instead of the whole run; RunLog computes it). The CSVs stay the
+record; these files are for watching.
 
 A run that resumes from a checkpoint at step T hides what an earlier attempt wrote from T on (TensorBoard's
 purge_step), so the curves show one run; a fresh run (T = 0) hides everything an earlier attempt wrote.
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import time
 from pathlib import Path
 
 SUBDIR = "tensorboard"  # inside the run directory
@@ -29,17 +30,12 @@ class ScalarLog:
     def __init__(self, log_dir: str | Path):
         self.log_dir = Path(log_dir)
         self._writer = None
-        self._clock: tuple[int, float] | None = None  # (step, time) of the previous record, for steps/s
 
     def record(self, step: int, scalars: dict[str, float | None]) -> None:
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(str(self.log_dir), purge_step=step)
-        now = time.perf_counter()
-        if self._clock is not None and step > self._clock[0]:
-            scalars = {**scalars, "speed/steps_per_second": (step - self._clock[0]) / (now - self._clock[1])}
-        self._clock = (step, now)
         for tag, value in scalars.items():
             if value is not None:
                 self._writer.add_scalar(tag, value, step)
