@@ -14,7 +14,7 @@ import threading
 from ppo.agents import AGENTS
 from ppo.commands import COMMANDS
 from ppo.config import Hyperparameters
-from ppo.run.checkpoint import handle_sigterm
+from ppo.run.stop import handle_sigterm
 
 MAX_SEED = 2**32 - 1  # what every generator here takes (Gymnasium, NumPy, torch)
 
@@ -206,6 +206,40 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--ladder", help="ladder.csv's directory, written by `ladder` (figures in --out/figures/ladder)")
     report.add_argument("--sweeps", help="the sweeps' tables, written by `sweep` (figures in --out/figures/sweeps)")
     report.add_argument("--tuning", help="the studies' directories' parent, with verdict.json files (`tuning-report`)")
+    report.add_argument("--comparisons", help="decisions.json's directory, written by `decisions` (comparisons in waves)")
+
+    imports = verbs.add_parser(
+        "import",
+        help="turn existing logs or another results tree into run directories, without rerunning",
+        description="Two forms. Logs (TensorBoard events, SB3 monitor.csv files or an episodes.csv) with --out and "
+        "--env/--agent/--seed: one run directory; a policy.onnx in SOURCE (or --policy) is evaluated by ppo-bench, "
+        "otherwise the run shows its training curve and stays out of the final scores. A ppo-bench results tree "
+        "(results/runs of any checkout) with --out-root: every complete run copied as ENV/AGENT/seedS, AGENT renamed "
+        "by --rename or given --agent-suffix, so an older version sits beside today's (docs/bring-your-own.md).",
+    )
+    imports.add_argument("source", help="a folder of logs, or a ppo-bench results tree (results/runs)")
+    where = imports.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="logs: the run directory to write, e.g. results/runs/ENV/NAME/seedS")
+    where.add_argument("--out-root", help="results tree: the runs directory to copy into, e.g. results/runs")
+    imports.add_argument("--env", help="logs: the Gymnasium id the runs trained on")
+    imports.add_argument("--agent", help="logs: the agent's name in tables (letters, digits, . _ @ + -)")
+    imports.add_argument("--seed", type=_seed, help="logs: the run's seed")
+    imports.add_argument("--label", help="logs: the agent's display name (default its name)")
+    imports.add_argument("--colour", type=_colour, help="logs: the agent's colour in figures, '#rrggbb'")
+    imports.add_argument("--policy", help="logs: an ONNX policy to evaluate (default SOURCE/policy.onnx if present)")
+    imports.add_argument("--format", default="auto", help="logs: auto|csv|tensorboard|monitor (default auto)")
+    imports.add_argument("--return-tag", help="logs: TensorBoard tag of episode returns (default charts/episodic_return)")
+    imports.add_argument("--length-tag", help="logs: TensorBoard tag of episode lengths (default charts/episodic_length)")
+    imports.add_argument(
+        "--column", action="append", default=[], metavar="NAME=THEIRS", help="logs: episodes.csv column mapping; repeatable"
+    )
+    imports.add_argument(
+        "--final-eval-episodes", type=_positive_int, default=100, help="logs with a policy: evaluation episodes (default 100)"
+    )
+    imports.add_argument("--agent-suffix", default="", help="results tree: appended to every agent's name, e.g. @v1")
+    imports.add_argument(
+        "--rename", action="append", default=[], metavar="OLD=NEW", help="results tree: rename one agent; repeatable"
+    )
 
     tune = verbs.add_parser(
         "tune",
@@ -286,6 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
     tuning_report.add_argument("--figure", required=True, help="PNG to write (SVG beside it)")
     tuning_report.add_argument("--bootstrap-samples", type=_positive_int, default=2000, help="bootstrap resamples")
     tuning_report.add_argument("--random-state", type=_non_negative_int, default=0, help="bootstrap seed")
+
+    decide = verbs.add_parser(
+        "decide", help="one comparison's AdaStop test after a wave (config `comparisons:`): decisions, the next wave"
+    )
+    decide.add_argument("--spec", required=True, help="the comparison as JSON (the workflow's resolved entry)")
+    decide.add_argument("--wave", required=True, type=_positive_int, help="the wave just finished (1-based)")
+    decide.add_argument("--runs", required=True, nargs="+", help="run directories of waves 1..WAVE of the comparison")
+    decide.add_argument("--out", required=True, help="the wave's JSON record to write")
+
+    decisions = verbs.add_parser("decisions", help="every comparison's last wave record as decisions.json and .csv")
+    decisions.add_argument("--waves", required=True, nargs="+", help="each comparison's last waveK.json")
+    decisions.add_argument("--out", required=True, help="decisions.json to write (decisions.csv beside it)")
 
     bench = verbs.add_parser(
         "bench", help="training speed side by side: raw vector env, our PPO, Stable-Baselines3 PPO (same settings)"

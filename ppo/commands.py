@@ -5,7 +5,6 @@ function and writes its outputs. They raise ValueError/OSError on bad input; cli
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -19,10 +18,11 @@ from ppo.run import tensorboard
 def cmd_train(args: argparse.Namespace) -> int:
     from ppo import __version__
     from ppo.run.atomic import check_writable_dir
-    from ppo.run.checkpoint import Checkpointer, CheckpointSettings, stop_at_safe_points
+    from ppo.run.checkpoint import Checkpointer, CheckpointSettings
     from ppo.run.directory import write_run
     from ppo.run.log import EvalSettings, Progress
     from ppo.run.provenance import git_commit
+    from ppo.run.stop import stop_at_safe_points
 
     # Everything is checked before anything is written or any env step is taken.
     env_id, notice = resolve_env_id(args.env)
@@ -70,9 +70,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     identity["code"] = f"ppo {__version__}, commit {git_commit()}"
     settings = CheckpointSettings(60 * args.checkpoint_minutes, args.checkpoint_iterations, resume=not args.no_resume)
     checkpoints = Checkpointer(args.out, identity, settings)
-    # A resumable agent stops at its next checkpoint on SIGTERM; any other exits at once.
+    # On SIGTERM, a resumable agent stops at its next checkpoint, any other at the next env step (ppo.run.stop).
     try:
-        with stop_at_safe_points() if agent.resumable else contextlib.nullcontext():
+        with stop_at_safe_points(saves_checkpoints=agent.resumable):
             result = agent.train(env_id, hp, args.seed, evaluation, progress, checkpoints if agent.resumable else None)
     except BaseException:
         # A failed run leaves nothing behind, unless a checkpoint will resume it (then its curves go on).
@@ -249,6 +249,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             ("ladder", args.ladder),
             ("sweeps", args.sweeps),
             ("tuning", args.tuning),
+            ("comparisons", args.comparisons),
         )
         if value
     }
@@ -264,6 +265,25 @@ def cmd_tuning_report(args: argparse.Namespace) -> int:
     )
     tuned, base = result["tuned_fresh"], result["base_fresh"]
     print(f"{args.tuned}: IQM {tuned['iqm']:.1f} on the fresh seeds; {args.base}: {base['iqm']:.1f}", file=sys.stderr)
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from ppo.comparisons import Comparison
+    from ppo.comparisons.files import write_wave
+
+    comparison = Comparison.from_dict(json.loads(args.spec))
+    record = write_wave(comparison, args.wave, args.runs, args.out)
+    pairs = "; ".join(f"{' vs '.join(p['agents'])}: {p['decision']}" for p in record["pairs"])
+    then = f"wave {record['next_wave']} for {', '.join(record['next_agents'])}" if record["next_wave"] else "finished"
+    print(f"{comparison.name} after wave {args.wave}: {pairs}; {then}", file=sys.stderr)
+    return 0
+
+
+def cmd_decisions(args: argparse.Namespace) -> int:
+    from ppo.comparisons.files import write_decisions
+
+    write_decisions(args.waves, args.out, Path(args.out).with_suffix(".csv"))
     return 0
 
 
@@ -333,6 +353,54 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Logs -> one run directory (--out), or a results tree -> run directories (--out-root); see ppo/outside/importer.py."""
+    from ppo.outside.episodes import EpisodeSource
+    from ppo.outside.importer import import_logs, import_results_tree
+
+    def pairs(values: list[str], flag: str) -> dict[str, str]:
+        bad = [v for v in values if v.count("=") != 1 or not all(v.split("="))]
+        if bad:
+            raise ValueError(f"{flag} {bad[0]!r} is not a pair; allowed: NAME=OTHER")
+        return dict(v.split("=") for v in values)
+
+    logs_only = ("env", "agent", "seed", "label", "colour", "policy", "return_tag", "length_tag")
+    if args.out_root:
+        given = [f"--{k.replace('_', '-')}" for k in logs_only if getattr(args, k) is not None]
+        given += ["--column"] if args.column else []
+        if given:
+            raise ValueError(
+                f"{given[0]} is for importing logs (--out); a results tree (--out-root) takes --agent-suffix, --rename"
+            )
+        done = import_results_tree(
+            args.source, args.out_root, agent_suffix=args.agent_suffix, rename=pairs(args.rename, "--rename")
+        )
+        for path in done.skipped:
+            print(f"skipped {path}: no run.json (a run that did not finish)", file=sys.stderr)
+        print(f"imported {len(done.written)} run directories into {args.out_root}", file=sys.stderr)
+        return 0
+    missing = [f"--{k}" for k in ("env", "agent", "seed") if getattr(args, k) is None]
+    if missing:
+        raise ValueError(f"importing logs needs {', '.join(missing)}; see python -m ppo import --help")
+    if args.agent_suffix or args.rename:
+        raise ValueError("--agent-suffix and --rename are for a results tree (--out-root); logs take --agent")
+    spec = {"format": args.format, "columns": pairs(args.column, "--column")}
+    spec |= {k: getattr(args, k) for k in ("return_tag", "length_tag") if getattr(args, k) is not None}
+    run = import_logs(
+        args.source, args.out, args.env, args.agent, args.seed,
+        episodes=EpisodeSource.from_config(spec), label=args.label, colour=args.colour, policy=args.policy,
+        final_episodes=args.final_eval_episodes,
+    )  # fmt: skip
+    final = run["final_eval"]
+    score = (
+        f"final return {final['mean_return']:.1f} over {final['episodes']} episodes"
+        if final
+        else "not evaluated (no policy.onnx)"
+    )
+    print(f"{run['agent']} {run['env']} seed {run['seed']}: {run['training_episodes']} episodes, {score}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
@@ -347,5 +415,8 @@ COMMANDS = {
     "bench": cmd_bench,
     "tune": cmd_tune,
     "tuning-report": cmd_tuning_report,
+    "decide": cmd_decide,
+    "decisions": cmd_decisions,
+    "import": cmd_import,
     "export-onnx": cmd_export_onnx,
 }

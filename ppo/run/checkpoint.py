@@ -5,23 +5,19 @@ a declared workflow output, so Snakemake's cleanup of a failed job's outputs lea
 the job resumes from it. It holds what the agent needs to go on (the agent builds and restores it) and the
 run's identity; a checkpoint whose identity differs from the new run's is refused, never half-used.
 
-Stopping: a cluster that preempts or times out a job sends SIGTERM (SLURM: `--signal`, then SIGKILL after
-KillWait). While a training loop runs, SIGTERM only sets a flag; the loop saves a checkpoint at the next
-iteration boundary (a consistent state) and exits with 128 + 15. Elsewhere SIGTERM exits at once.
+Stopping (ppo.run.stop): while a checkpointing training loop runs, SIGTERM only sets a flag; the loop saves a
+checkpoint at the next iteration boundary (a consistent state) and exits with 128 + 15.
 """
 
 from __future__ import annotations
 
-import signal
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ppo.run import directory
-
-EXIT_SIGTERM = 128 + signal.SIGTERM
+from ppo.run.stop import EXIT_SIGTERM, STOP
 
 
 class CheckpointMismatch(ValueError):
@@ -33,35 +29,6 @@ class CheckpointSettings:
     every_seconds: float = 300.0  # wall-clock seconds of the run between checkpoints
     every_iterations: int | None = None  # or every this many iterations (rollout + update), whichever comes first
     resume: bool = True  # False: a checkpoint left by an earlier attempt is deleted and the run starts over
-
-
-class _StopFlag:
-    """Set by SIGTERM. `deferred` is True while a loop promises to honour it at a safe point."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.deferred = False
-
-
-STOP = _StopFlag()
-
-
-def handle_sigterm(signum, frame) -> None:
-    """SIGTERM handler (installed by the CLI): defer to a running training loop, or exit at once. Exiting
-    raises SystemExit, so `finally` blocks delete half-written temporary files."""
-    STOP.requested = True
-    if not STOP.deferred:
-        raise SystemExit(EXIT_SIGTERM)
-
-
-@contextmanager
-def stop_at_safe_points():
-    """While the block runs, SIGTERM waits for Checkpointer.end_iteration() to see it."""
-    STOP.deferred, STOP.requested = True, False
-    try:
-        yield
-    finally:
-        STOP.deferred = False
 
 
 class Checkpointer:

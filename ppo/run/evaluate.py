@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ppo.envs import EVAL_SEED_BASE, make_env
+from ppo.run.stop import safe_point
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, *obs_shape) observations -> (n,) actions
 
@@ -52,6 +53,7 @@ class Evaluator:
 
         obs = [start_next(slot) for slot in range(self.width)]
         while (busy := np.flatnonzero(episode_of_slot >= 0)).size:
+            safe_point()  # a long evaluation stops between steps on SIGTERM (ppo.run.stop)
             actions = act(np.stack([obs[slot] for slot in busy]))
             for slot, action in zip(busy, actions):
                 obs[slot], reward, terminated, truncated, _ = self.envs[slot].step(action)

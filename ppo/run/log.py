@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ppo.run.evaluate import EvalEpisodes, Evaluator, PolicyFn
+from ppo.run.stop import safe_point
 from ppo.run.tensorboard import ScalarLog
 
 EPISODE_COLUMNS = ("episode", "step", "wall_s", "return", "length")
@@ -98,6 +99,7 @@ class RunLog:
         """Accumulate one vector step; `done` marks the envs whose episode ended on it (terminated or truncated),
         and autoreset steps (valid=False) are not part of any episode. With whole_games, the games that ended this
         step (in infos) are logged instead."""
+        safe_point()  # every agent calls this at every env step: where a SIGTERM stops a run without checkpoints
         if self.whole_games:
             if infos is not None and "game_score" in infos:
                 self._track_games(infos, step)

@@ -45,6 +45,9 @@ class ScalarLog:
             self._writer.close()
 
     def discard(self) -> None:
-        """Close and delete the events: what a failed run without a checkpoint to resume from leaves."""
-        self.close()
+        """Delete the events: what a failed run without a checkpoint to resume from leaves. The writer is
+        abandoned, not closed: the run failed at an unknown point (an exception raised inside the writer's queue
+        can leave its lock held), and closing joins the writer's thread, which may then wait forever. The thread
+        is a daemon and what it would still flush is being deleted."""
+        self._writer = None
         shutil.rmtree(self.log_dir, ignore_errors=True)
