@@ -91,6 +91,12 @@ def write_run(out_dir: str | Path, result: RunResult, meta: dict[str, Any]) -> d
     return run
 
 
+def write_run_json(out_dir: str | Path, run: dict[str, Any]) -> None:
+    """run.json alone, atomically: a run directory copied from elsewhere (an imported results tree) with its
+    record amended (provenance, a new agent name); the other files are the copied ones."""
+    write_json(Path(out_dir) / "run.json", run)
+
+
 def read_run_json(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "run.json"
     try:
@@ -115,6 +121,9 @@ def read_run(run_dir: str | Path) -> RunFiles:
     return RunFiles(run, episodes, evals)
 
 
+_EMPTY_DTYPES = {"phase": "object", "episode": "int64", "step": "int64", "length": "int64", "truncated": "bool"}
+
+
 def _read_csv(path: Path, columns: tuple[str, ...], optional: dict[str, Any] | None = None) -> pd.DataFrame:
     """The CSV checked to have `columns`; a column in `optional` that an older version did not write is added
     with its default (evals.csv's `truncated`: runs from before it was recorded)."""
@@ -129,6 +138,10 @@ def _read_csv(path: Path, columns: tuple[str, ...], optional: dict[str, Any] | N
             frame[name] = default
     if list(frame.columns) != list(columns):
         raise ResultsError(f"{path} has columns {list(frame.columns)}; expected {list(columns)}")
+    if frame.empty:
+        # A header alone (the evals.csv of a run imported without a policy: nothing was evaluated) reads as text
+        # columns; a written log's dtypes keep numbers numbers when the frames of several runs are concatenated.
+        return frame.astype({c: _EMPTY_DTYPES.get(c, "float64") for c in columns})
     numeric = [c for c in columns if c != "phase"]
     if frame[numeric].isna().any().any() or not all(pd.api.types.is_numeric_dtype(frame[c]) for c in numeric):
         raise ResultsError(f"{path} has empty or non-numeric values (truncated or corrupt file?)")
