@@ -44,7 +44,9 @@ def load_runs(run_dirs: list[str | Path]) -> Runs:
         run = files.run
         try:
             key = {"env": run["env"], "agent": run["agent"], "seed": int(run["seed"])}
-            final = run["final_eval"]
+            # null: a run imported from its logs alone, never evaluated by ppo-bench; no final score (NaN), so it
+            # stays out of the final-score statistics while its training episodes are shown.
+            final = run["final_eval"] or {"mean_return": np.nan, "std_return": np.nan}
             run_rows.append(
                 {
                     **key,
@@ -121,13 +123,15 @@ def summary_table(runs: Runs, n_resamples: int, random_state: int) -> pd.DataFra
         threshold = group["solved_threshold"].iloc[0]
         episodes = score_matrix(final[(final.env == env) & (final.agent == agent)])
         # The run is the unit of replication: one score per run (its mean final return), never per episode.
-        run_scores = episodes.mean(axis=1, keepdims=True)
-        point, low, high = iqm_with_ci(run_scores, n_resamples, random_state)
+        # No score without a final evaluation (an agent whose runs were imported from logs alone): NaN, not a crash.
+        scored = episodes.size > 0
+        run_scores = episodes.mean(axis=1, keepdims=True) if scored else episodes
+        point, low, high = iqm_with_ci(run_scores, n_resamples, random_state) if scored else (np.nan,) * 3
         reached_steps = group["steps_to_threshold"].astype(float).fillna(np.inf)
         reached_seconds = group["seconds_to_threshold"].astype(float).fillna(np.inf)
         random_runs = runs.runs[(runs.runs.env == env) & (runs.runs.agent == "random")]
         norm = np.nan
-        if len(random_runs) and threshold is not None and not np.isnan(threshold):
+        if scored and len(random_runs) and threshold is not None and not np.isnan(threshold):
             norm = float(iqm(normalized(run_scores.reshape(-1), random_runs["final_mean"].mean(), threshold)))
         rows.append(
             {
@@ -139,7 +143,7 @@ def summary_table(runs: Runs, n_resamples: int, random_state: int) -> pd.DataFra
                 "iqm": point,
                 "iqm_low": low,
                 "iqm_high": high,
-                "success_rate": float((episodes >= threshold).mean()) if threshold is not None else np.nan,
+                "success_rate": float((episodes >= threshold).mean()) if scored and threshold is not None else np.nan,
                 "seeds_solved": int(np.isfinite(reached_steps).sum()),
                 "median_steps_to_threshold": _finite_or_nan(np.median(reached_steps)),
                 "median_seconds_to_threshold": _finite_or_nan(np.median(reached_seconds)),

@@ -47,6 +47,8 @@ def run_scores(summary_dirs: list[str | Path]) -> pd.DataFrame:
             runs = pd.read_csv(summary_dir / "runs.csv")
         except FileNotFoundError:
             raise ResultsError(f"{summary_dir / 'runs.csv'} is missing; rerun `ppo aggregate` for that env") from None
+        # A run imported from its logs alone has no final score (NaN): nothing to compare, left out.
+        runs = runs[runs["final_mean"].notna()]
         random_runs = runs[runs["agent"] == "random"]
         random_mean = random_runs["final_mean"].mean() if len(random_runs) else np.nan
         threshold = runs["solved_threshold"].astype(float)

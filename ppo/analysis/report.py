@@ -61,8 +61,11 @@ def _table_rows(table: pd.DataFrame, styles: dict[str, AgentStyle]) -> list[dict
             {
                 "env": row["env"],
                 "label": styles[row["agent"]].label,
-                "mean": f"{row['final_mean']:.1f} ± {row['final_std']:.1f}",
-                "iqm": f"{row['iqm']:.1f}{ci}",
+                # NaN: no run of the agent evaluated by ppo-bench (imported from its logs alone), so no final score.
+                "mean": f"{row['final_mean']:.1f} ± {row['final_std']:.1f}"
+                if not math.isnan(row["final_mean"])
+                else "not evaluated by ppo-bench",
+                "iqm": f"{row['iqm']:.1f}{ci}" if not math.isnan(row["iqm"]) else "n/a",
                 "success": _fmt(100 * row["success_rate"], ".0f", "n/a")
                 + ("%" if not math.isnan(row["success_rate"]) else ""),
                 "solved": f"{row['seeds_solved']}/{row['seeds']}",

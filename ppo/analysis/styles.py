@@ -32,11 +32,19 @@ def style_of_run(run: dict[str, Any]) -> AgentStyle:
     if name in AGENTS:
         return registry_styles()[name]
     variant = run.get("variant") or {}
+    outside = run.get("outside") or {}
     base = variant.get("base", "?")
+    description = f"a variant of {base} defined in the config"
+    if outside:  # a run from outside (ppo.outside) says where it came from and whether ppo-bench evaluated it
+        origin = f"imported from {outside.get('source')}" if outside.get("kind") == "imported" else "run by its own command"
+        if variant:  # an imported ppo-bench run under a new name (an older version of the code)
+            origin = f"{base} at commit {str(run.get('git_commit'))[:7]}, {origin}"
+        evaluated = outside.get("evaluated_by_ppo_bench")
+        description = origin + ("" if evaluated else "; not evaluated by ppo-bench (training curve only)")
     return AgentStyle(
-        label=variant.get("label") or name,
-        colour=variant.get("colour") or FALLBACK_COLOUR,
-        description=f"a variant of {base} defined in the config",
+        label=variant.get("label") or outside.get("label") or name,
+        colour=variant.get("colour") or outside.get("colour") or FALLBACK_COLOUR,
+        description=description,
     )
 
 
