@@ -76,7 +76,8 @@ _ZOO = {
         ent_coef=0.01,
         total_timesteps=1_000_000,
     ),
-    # Continuous control (../shared/references/rl-zoo-ppo-continuous.md). normalize: true is both of ours.
+    # Continuous control: the zoo's entries in hyperparams/ppo.yml (github.com/DLR-RM/rl-baselines3-zoo).
+    # normalize: true is both of ours.
     # Pendulum: the zoo adds gSDE (state-dependent exploration), which ppo-bench does not implement; the
     # plain Gaussian is used with the zoo's other settings.
     "Pendulum-v1": dict(
@@ -174,9 +175,11 @@ _GENERAL_CONTINUOUS = dict(
     lr_schedule="linear",
     total_timesteps=1_000_000,
 )
-# Atari: rl-baselines3-zoo's `atari:` entry (hyperparams/ppo.yml), which is also CleanRL's ppo_atari.py and the
-# PPO paper's Atari settings: 8 envs x 128 steps, 4 epochs of minibatch 256 (4 per epoch), lr 2.5e-4 and clip 0.1
-# both annealed linearly to 0, entropy 0.01, value coefficient 0.5; 10M agent steps (40M frames).
+# Atari: rl-baselines3-zoo's `atari:` entry (hyperparams/ppo.yml): 8 envs x 128 steps, 4 epochs of minibatch 256
+# (4 per epoch), lr 2.5e-4 and clip 0.1 both annealed linearly to 0, entropy 0.01, value coefficient 0.5; 10M agent
+# steps (40M frames). Close to the others' Atari settings, not the same: the PPO paper takes 3 epochs and value
+# coefficient 1; CleanRL's ppo_atari.py keeps clip 0.1 constant, clips the value loss and halves it
+# (0.5 x the squared error, then x vf_coef 0.5).
 _ZOO_ATARI = dict(
     n_envs=8,
     n_steps=128,
@@ -214,8 +217,8 @@ TUNED: Table = {
     # Hopper: with the zoo's settings (one env, lr 1e-4, log std -2, no orthogonal init) the greedy policy learns
     # to stand still for the healthy reward; the general continuous defaults hop (numbers: docs/results.md).
     "Hopper-v5": _GENERAL_CONTINUOUS,
-    # Atari: the zoo's settings, which are the published PPO ones; a 10M-step run costs ~15 core-hours here, so
-    # they were not tuned further (docs/results.md has what they reach at 500k steps).
+    # Atari: the zoo's settings (close to the PPO paper's, see _ZOO_ATARI); a 10M-step run costs ~15 core-hours
+    # here, so they were not tuned further (docs/results.md has what they reach at 500k steps).
     "atari": _ZOO_ATARI,
     "default": _GENERAL,
     "default-continuous": _GENERAL_CONTINUOUS,
