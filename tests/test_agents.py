@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ppo.agents import AGENTS, get_agent, label, preset_for, resolve
-from ppo.cli import build_parser
+from ppo.cli import build_parser, main
 from ppo.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,3 +100,24 @@ def test_every_trainer_has_the_trainer_signature():
     for agent in AGENTS.values():
         got = list(inspect.signature(agent.train).parameters.values())
         assert [(p.name, p.default) for p in got] == [(p.name, p.default) for p in expected], agent.name
+
+
+def test_an_mlp_setting_from_the_preset_on_an_image_env_is_refused_as_the_presets(tmp_path, capsys):
+    """ppo-article's preset sets net_arch and activation, which the CNN does not have: on Breakout the refusal, one
+    line, says the setting is the preset's and names the agents with image-env settings, which are accepted there;
+    a setting the user wrote is refused as theirs."""
+    pytest.importorskip("ale_py")
+    breakout = "BreakoutNoFrameskip-v4"
+    out = tmp_path / "run"
+    assert main(["train", "--agent", "ppo-article", "--env", breakout, "--seed", "0", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and not out.exists()
+    assert err == (
+        f"error: net_arch=(256, 256) comes from ppo-article's preset, for MLP policies; {breakout} uses the Nature CNN "
+        "and ppo-article has no settings for image envs: use an agent that has them (ppo-zoo, ppo)"
+    )
+    for agent in ("ppo-zoo", "ppo"):
+        resolve(agent, breakout)
+    theirs = f"net_arch=(32,) applies to MLP policies; {breakout} uses the Nature CNN"
+    with pytest.raises(ConfigError, match=re.escape(theirs) + "$"):
+        resolve("ppo", breakout, {"net_arch": (32,)})

@@ -61,8 +61,8 @@ class Agent:
     requires: tuple[str, str] | None = None
     # "module:function" (Hyperparameters) -> None raising ConfigError for settings the agent cannot run.
     settings_check: str | None = None
-    # "module:function" (Hyperparameters, EnvInfo) -> None raising ConfigError for settings the agent cannot run on
-    # that env (checked by resolve, before any job or file).
+    # "module:function" (Hyperparameters, EnvInfo, preset=agent name, overrides=names set on the preset) -> None
+    # raising ConfigError for settings the agent cannot run on that env (checked by resolve, before any job or file).
     env_settings_check: str | None = None
     # More files of the run directory the actor needs besides the model (sb3-ppo: its normalization statistics).
     sidecar_files: tuple[str, ...] = ()
@@ -229,5 +229,5 @@ def resolve(agent: str, env_id: str, overrides: dict[str, Any] | None = None) ->
     if env_check is not None:
         from ppo.envs import env_info
 
-        _load(env_check)(hp, env_info(env_id))
+        _load(env_check)(hp, env_info(env_id), preset=agent, overrides=list(overrides))
     return hp, tuned
