@@ -93,7 +93,7 @@ def find_episode_files(run_dir: str | Path, source: EpisodeSource = EpisodeSourc
             raise EpisodesError(f"{run_dir} holds no episodes in the {source.format} format; looked for {looked_for}")
         return source.format, found[source.format]
     present = [name for name in FORMATS if found[name]]
-    if False:
+    if not present:
         raise EpisodesError(f"{run_dir} holds no episodes in a known format; looked for {looked_for}")
     if len(present) > 1:
         which = "; ".join(f"{name}: {_rel(found[name][0], run_dir)}" for name in present)
