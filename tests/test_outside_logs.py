@@ -211,6 +211,54 @@ def test_imported_run_without_evaluation_joins_the_summary_out_of_the_scores(tmp
     assert "not evaluated by ppo-bench" in style_of_run(runs.run_jsons[1]).description
 
 
+def write_linear_policy(path: Path, weights: np.ndarray) -> None:
+    """A linear ONNX policy: observations (batch, obs_dim) float32 -> logits (batch, n_actions)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["obs", "w"], ["logits"])],
+        "linear",
+        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", weights.shape[0]])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", weights.shape[1]])],
+        [numpy_helper.from_array(weights.astype(np.float32), "w")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+# Push towards the side the pole falls to (angle and angular velocity): a controller that balances for a while.
+LEANING = np.array([[0.0, 0.0], [0.0, 0.0], [-1.0, 1.0], [-1.0, 1.0]])
+
+
+def test_import_logs_with_a_policy_is_evaluated_by_ppo_bench(tmp_path):
+    from ppo.envs import env_info
+    from ppo.outside.onnx_policy import onnx_evaluation_policy
+    from ppo.run.evaluate import Evaluator
+
+    src = tmp_path / "src"
+    write_cleanrl_events(src, CLEANRL_EPISODES)
+    write_linear_policy(src / "policy.onnx", LEANING)
+    out = tmp_path / "runs" / "CartPole-v1" / "mine" / "seed0"
+    run = import_logs(src, out, "CartPole-v1", "mine", 0, final_episodes=7, eval_width=3)
+    expected = Evaluator("CartPole-v1", 7).run(onnx_evaluation_policy(src / "policy.onnx", env_info("CartPole-v1")), 7)
+    evals = read_run(out).evals
+    assert evals["phase"].tolist() == ["final"] * 7 and (evals["step"] == 260).all()
+    assert evals["return"].tolist() == expected.returns.tolist()  # the fixed evaluation seeds, whatever the width
+    assert run["final_eval"]["mean_return"] == pytest.approx(expected.returns.mean()) and expected.returns.mean() > 30
+    assert run["outside"]["evaluated_by_ppo_bench"] is True
+    assert run["outside"]["files"]["policy.onnx"] == sha256(src / "policy.onnx") == sha256(out / "policy.onnx")
+    assert run["evaluation"]["final_episodes"] == 7 and run["evaluation"]["policy"] == "greedy"
+
+
+def test_import_logs_with_a_policy_that_does_not_fit_leaves_nothing(tmp_path):
+    write_cleanrl_events(tmp_path / "src", CLEANRL_EPISODES)
+    write_linear_policy(tmp_path / "wrong.onnx", np.zeros((3, 2)))  # 3 inputs; CartPole observes 4
+    out = tmp_path / "runs" / "seed0"
+    with pytest.raises(ValueError, match=r"wrong.onnx takes input \(batch, 3\); CartPole-v1 needs \(batch, 4\)"):
+        import_logs(tmp_path / "src", out, "CartPole-v1", "mine", 0, policy=tmp_path / "wrong.onnx")
+    assert not out.parent.exists() or not any(out.parent.iterdir())  # no run, no temporary directory
+
+
 def test_import_refusal_leaves_nothing_and_a_rerun_replaces(tmp_path):
     out = tmp_path / "runs" / "CartPole-v1" / "mine" / "seed0"
     (tmp_path / "empty").mkdir()

@@ -76,8 +76,8 @@ def import_logs(
     hyperparameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One run directory at `out` from the logs in `source`; returns its run.json. The policy is `policy`, else
-    source/policy.onnx if there is one (unless find_policy is False); with a policy the run is evaluated here (final_episodes greedy episodes,
-    or stochastic where the env's protocol says so, on the fixed evaluation seeds)."""
+    source/policy.onnx if there is one (unless find_policy is False); with a policy the run is evaluated here
+    (final_episodes greedy episodes, or stochastic where the env's protocol says so, on the fixed evaluation seeds)."""
     source, out = Path(source).resolve(), Path(out)
     check_agent_name(agent)
     env_id, _ = resolve_env_id(env)
@@ -91,6 +91,10 @@ def import_logs(
     if policy is not None and not policy_path.is_file():
         raise FileNotFoundError(f"policy {policy_path} is not a file; expected an ONNX graph (docs/bring-your-own.md)")
     has_policy = policy_path.is_file() and (policy is not None or find_policy)
+    if has_policy:
+        from ppo.outside.onnx_policy import load_onnx_policy
+
+        load_onnx_policy(policy_path, info)  # checked where the user put it: a refusal names their file
     hashed = {_relative(f, source): sha256(f) for f in [*files, *([policy_path] if has_policy else [])]}
 
     last = frame.iloc[-1]
