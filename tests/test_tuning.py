@@ -189,7 +189,9 @@ def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_rerun_completes
         if (tmp_path / "study.journal").exists():
             trials = load_trials(tmp_path)
             states = [t.state.name for t in trials]
-            running = [t for t in trials if t.state.name == "RUNNING" and t.params]  # sampled: training
+            # Sampled and training: a trial with some params may still be sampling the others (its retry would then
+            # sample the rest afresh); its hyperparameters are recorded once all are sampled.
+            running = [t for t in trials if t.state.name == "RUNNING" and "hyperparameters" in t.user_attrs]
             if states.count("COMPLETE") + states.count("PRUNED") >= 2 and running:
                 break
     worker.send_signal(signal.SIGKILL)
