@@ -345,14 +345,18 @@ def study_settings(config: dict[str, Any], name: str):
 
 def check_tuning(config: dict[str, Any]) -> None:
     """ConfigError (one line) for a study that cannot run: its env not in envs, a bad base, search space or
-    storage, tuning seeds that overlap the config's seeds."""
-    from ppo.tuning.study import check_study
+    storage, tuning seeds that overlap the config's seeds, several workers on SQLite, or a study already in its
+    journal under other settings (its jobs would refuse it; better before any job)."""
+    from ppo.tuning.study import check_stored_study, check_study, check_workers
 
     for name, spec in tuning_studies(config).items():
         where = f"tuning.studies.{name}"
         if spec["env"] not in config["envs"]:
             raise ConfigError(f"{where}.env={spec['env']!r} is not in envs; allowed: {', '.join(config['envs'])}")
-        check_study(study_settings(config, name), config["seeds"], where)
+        settings = study_settings(config, name)
+        check_study(settings, config["seeds"], where)
+        check_workers(settings.storage, spec.get("workers", 1), where)
+        check_stored_study(settings)
 
 
 def study_arguments(config: dict[str, Any], name: str) -> str:

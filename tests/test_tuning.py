@@ -1,6 +1,7 @@
 """Tuning studies (ppo/tuning): the search space and its refusals, the pruner, storages, reproducibility, several
 workers at once, and a worker killed mid-trial."""
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -8,16 +9,28 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import yaml
 
 from ppo.cli import main
 from ppo.config import ConfigError
+from ppo.run.evaluate import EvalEpisodes
+from ppo.run.log import RunLog
 from ppo.tuning import make_study_settings
+from ppo.tuning.export import export_study
 from ppo.tuning.space import DEFAULT_SPACE, base_point, build_space, fit_constraints, sample_settings
 from ppo.tuning.storage import check_storage
-from ppo.tuning.study import TrialProgress, check_study, run_worker
+from ppo.tuning.study import (
+    TUNABLE_TRAINER,
+    TrialProgress,
+    check_study,
+    objective,
+    open_study,
+    run_worker,
+    trial_settings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # A few tiny CartPole trials: 4 envs, one epoch; a trial takes about a second.
@@ -110,11 +123,67 @@ def test_an_unusable_storage_is_refused_in_one_line(tmp_path, storage, message):
 def test_a_trial_whose_evaluation_falls_below_the_median_is_pruned():
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
     for value in (100.0, 120.0):
-        study.add_trial(optuna.trial.create_trial(value=value, intermediate_values={1000: value}))
-    TrialProgress(study.ask(), offset=0).evaluated("periodic", 1000, 150.0)  # above the median: goes on
-    with pytest.raises(optuna.TrialPruned, match="pruned at step 1000"):
-        TrialProgress(study.ask(), offset=0).evaluated("periodic", 1000, 10.0)
-    TrialProgress(study.ask(), offset=0).evaluated("final", 1000, 10.0)  # the final evaluation is the value, not a report
+        study.add_trial(optuna.trial.create_trial(value=value, intermediate_values={1: value}))
+    TrialProgress(study.ask(), every=1000).evaluated("periodic", 1000, 150.0)  # above the median: goes on
+    with pytest.raises(optuna.TrialPruned, match="pruned at evaluation point 1, step 1024"):
+        TrialProgress(study.ask(), every=1000).evaluated("periodic", 1024, 10.0)  # point 1, a rollout past it
+    TrialProgress(study.ask(), every=1000).evaluated("final", 1000, 10.0)  # the final evaluation is the value, not a report
+
+
+class FakeAgent:
+    """Stands in for PPO's training in a study's mechanics: the real RunLog's evaluation schedule (at rollout
+    boundaries, once past each `every` steps), with the return `curve(hp, step)` instead of a trained policy."""
+
+    trainer = TUNABLE_TRAINER
+
+    def __init__(self, curve):
+        self.curve = curve
+
+    def train(self, env_id, hp, seed, evaluation, progress):
+        curve = self.curve
+
+        class Evaluator:
+            def run(self, step, n):  # RunLog hands its policy to the evaluator: here the policy is its step
+                return EvalEpisodes(np.full(n, float(curve(hp, step))), np.ones(n, int), np.zeros(n, bool))
+
+        log = RunLog(hp.n_envs, Evaluator(), evaluation, progress)
+        log.start(0)
+        for step in range(hp.rollout_size, hp.trained_timesteps + 1, hp.rollout_size):
+            log.end_iteration(step, step)
+        return log.finish(hp.trained_timesteps)
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """fake_training(curve): a study's trials train FakeAgent(curve) (milliseconds a trial)."""
+    return lambda curve: monkeypatch.setattr("ppo.tuning.study.get_agent", lambda name: FakeAgent(curve))
+
+
+@pytest.mark.parametrize("good, hopeless", [(2048, 2048), (2048, 32), (2048, 512), (32, 2048)])
+def test_a_hopeless_trial_is_pruned_whatever_its_rollout_size(tmp_path, fake_training, good, hopeless):
+    """Pendulum's study: 8 envs, budget 50k, an evaluation every 5k steps, pruning from 60% on. Five complete
+    trials of one rollout size learn; a trial that never learns is pruned, with its own rollout size or another
+    (with 8 x 32-step rollouts its evaluations fall at steps no 8 x 2048-step trial reports at)."""
+    settings = make_study_settings(
+        "pendulum", "Pendulum-v1", "ppo-defaults", {}, "PPO defaults", trials=6, total_timesteps=50_000,
+        storage=str(tmp_path / "study.journal"), seeds=(1000, 1001), prune_after=0.6, startup_trials=5,
+    )  # fmt: skip
+    learning = {"on": True}
+    fake_training(lambda hp, step: -1200 + step / 50 if learning["on"] else -1500.0)
+    study = open_study(settings)
+    for _ in range(5):
+        study.enqueue_trial({"n_steps": good})
+        trial = study.ask()
+        study.tell(trial, objective(trial, settings))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
+    learning["on"] = False
+    study.enqueue_trial({"n_steps": hopeless})
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned, match=r"pruned at evaluation point (\d+)") as pruned:
+        objective(trial, settings)
+    assert trial.params["n_steps"] == hopeless
+    point = int(pruned.value.args[0].split("point ")[1].split(",")[0])
+    assert settings.warmup_points == 6 and 6 <= point <= 10  # on the first seed, once past 60% of its budget
 
 
 @pytest.mark.slow
@@ -131,7 +200,8 @@ def test_one_worker_proposes_the_same_trials_again_and_exports_a_variant(tmp_pat
 
     assert main(["tune", "--env", "CartPole-v1", "--base", "ppo", "--study", "tiny", "--trials", "3",
                  "--total-timesteps", "1024", "--seeds", "1000", "--out", str(tmp_path / "a"), "--export-only",
-                 "--fixed", json.dumps(TINY["fixed"]), "--space", json.dumps(TINY["space"]), "--quiet"]) == 0  # fmt: skip
+                 "--fixed", json.dumps(TINY["fixed"]), "--space", json.dumps(TINY["space"]), "--quiet",
+                 "--startup-trials", "1", "--eval-episodes", "2", "--final-eval-episodes", "3"]) == 0  # fmt: skip
     best = yaml.safe_load((tmp_path / "a" / "best.yaml").read_text())
     assert list(best) == ["tiny"] and best["tiny"]["base"] == "ppo"
     assert best["tiny"]["hyperparameters"]["n_envs"] == 4 and "total_timesteps" not in best["tiny"]["hyperparameters"]
@@ -245,8 +315,7 @@ def test_a_trial_asked_once_the_study_is_full_is_surplus_and_never_runs(tmp_path
     import socket
 
     settings = tiny_settings(tmp_path, trials=2)
-    study = optuna.create_study(study_name="tiny", storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(settings.storage)), direction="maximize")  # fmt: skip
+    study = open_study(settings)
     for _ in range(2):  # another live worker's two running trials fill the study
         running = study.ask()
         for key, value in {"worker": 0, "host": socket.gethostname(), "pid": os.getpid()}.items():
@@ -254,3 +323,156 @@ def test_a_trial_asked_once_the_study_is_full_is_surplus_and_never_runs(tmp_path
     assert run_worker(settings, worker=1, log=lambda line: None) == []
     trials = load_trials(tmp_path)
     assert [t.state.name for t in trials] == ["RUNNING", "RUNNING", "FAIL"] and trials[2].user_attrs["surplus"] is True
+
+
+def test_the_bases_own_settings_are_the_first_trial_so_the_best_is_never_worse_than_the_base(tmp_path, fake_training):
+    """The docs' promise: the best trial scores at least the base on the tuning seeds. Here a trial's score is
+    best exactly at the base's learning rate, which no sampled trial hits: only the base's own trial reaches it."""
+    settings = tiny_settings(tmp_path, trials=4)
+    base_lr = settings.base_hyperparameters().learning_rate
+    fake_training(lambda hp, step: -abs(np.log(hp.learning_rate / base_lr)))
+    run_worker(settings, log=lambda line: None)
+    trials = load_trials(tmp_path)
+    assert max(t.value for t in trials if t.state.name == "COMPLETE") >= 0.0  # the base's own score
+    assert trials[0].params == base_point(settings.space, settings.base_settings(), continuous=False)
+    assert trials[0].user_attrs.get("base_point") is True
+
+
+def consistent(out: Path, settings) -> None:
+    """study.json and best.yaml say what the settings say: env, budget, seeds, and a best point inside the space."""
+    summary = json.loads((out / "study.json").read_text())
+    assert (summary["env"], summary["total_timesteps"], summary["seeds"]) == (
+        settings.env_id, settings.total_timesteps, list(settings.seeds))  # fmt: skip
+    assert summary["complete"] + summary["pruned"] <= settings.trials
+    best = yaml.safe_load((out / "best.yaml").read_text())[settings.name]["hyperparameters"]
+    assert f"at {settings.total_timesteps} steps each" in (out / "best.yaml").read_text()
+    for key, d in settings.space.for_env(continuous=False).items():
+        if d.kind == "categorical":
+            assert best[key] in d.choices, key
+        elif not d.complement:
+            assert d.low <= best[key] <= d.high, key
+    for key, value in settings.space.fixed.items():
+        assert best[key] == value, key
+
+
+def test_a_study_rerun_under_other_settings_is_refused_so_its_files_never_contradict_the_config(tmp_path, fake_training):
+    fake_training(lambda hp, step: -abs(np.log(hp.learning_rate / 3e-4)))
+    first = tiny_settings(tmp_path, trials=3, budget=512)
+    run_worker(first, log=lambda line: None)
+    export_study(first, tmp_path / "out")
+    consistent(tmp_path / "out", first)
+    files = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+
+    # The issue's rerun: a doubled budget, one rollout size, a learning rate range the first study never saw.
+    space = {"n_steps": {"choices": [128]}, "learning_rate": {"low": 0.5, "high": 0.9}}
+    changed = dataclasses.replace(first, total_timesteps=1024, space=build_space(space, TINY["fixed"]))
+    for rerun in (lambda: run_worker(changed, log=lambda line: None), lambda: export_study(changed, tmp_path / "out")):
+        with pytest.raises(ConfigError) as refused:
+            rerun()
+        message = str(refused.value)
+        assert message.startswith(f"study 'tiny' in {first.storage} was made with total_timesteps=512, now 1024")
+        assert f"to start it afresh, delete {tmp_path}/, or give the study a new name" in message
+        assert "\n" not in message
+    narrowed = build_space({**TINY["space"], "learning_rate": {"low": 0.5, "high": 0.9}}, TINY["fixed"])
+    with pytest.raises(ConfigError, match=r"made with space\.learning_rate\.low=1e-05, now 0\.5"):
+        run_worker(dataclasses.replace(first, space=narrowed), log=lambda line: None)
+    with pytest.raises(ConfigError, match="already holds 3 finished trials, more than trials=2; allowed: trials >= 3"):
+        export_study(dataclasses.replace(first, trials=2), tmp_path / "out")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == files  # nothing rewritten
+    assert len(load_trials(tmp_path)) == 3  # no trial run under the changed settings
+
+    # More trials, or another label, continue the same study; a new name starts a new one, on the new settings.
+    run_worker(dataclasses.replace(first, trials=4, label="PPO (more trials)"), log=lambda line: None)
+    assert len(load_trials(tmp_path)) == 4
+    renamed = dataclasses.replace(changed, name="tiny-1024")
+    run_worker(renamed, log=lambda line: None)
+    export_study(renamed, tmp_path / "renamed")
+    consistent(tmp_path / "renamed", renamed)
+
+
+def test_a_study_made_before_studies_stored_their_settings_is_refused(tmp_path):
+    settings = tiny_settings(tmp_path)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(settings.storage))
+    study = optuna.create_study(study_name="tiny", storage=storage, direction="maximize")
+    n_steps = optuna.distributions.CategoricalDistribution([32, 64])
+    study.add_trial(optuna.trial.create_trial(value=1.0, params={"n_steps": 64}, distributions={"n_steps": n_steps}))
+    with pytest.raises(ConfigError, match="has trials but no stored settings .*its pruning compared env steps"):
+        run_worker(settings, log=lambda line: None)
+
+
+def smoke_config(**study):
+    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    config["tuning"]["studies"]["cartpole-study"].update(study)
+    return config
+
+
+def test_the_config_check_refuses_a_study_whose_journal_holds_other_settings(tmp_path, monkeypatch, fake_training):
+    from ppo.workflow_config import check_tuning, study_settings
+
+    monkeypatch.chdir(tmp_path)  # the default storage, results/tuning/<study>/study.journal, is relative
+    config = smoke_config()
+    check_tuning(config)  # no journal yet
+    fake_training(lambda hp, step: 0.0)
+    run_worker(study_settings(config, "cartpole-study"), log=lambda line: None)
+    check_tuning(config)  # the same settings: the study goes on
+    check_tuning(smoke_config(trials=8, workers=1, label="more"))  # more trials, workers, a label: the same study
+    with pytest.raises(ConfigError) as refused:
+        check_tuning(smoke_config(seeds=[1001]))
+    assert str(refused.value).startswith(
+        "study 'cartpole-study' in results/tuning/cartpole-study/study.journal was made with seeds=[1000], now [1001]"
+    ) and "delete results/tuning/cartpole-study/, or give the study a new name" in str(refused.value)
+
+
+def test_several_workers_on_sqlite_are_refused_before_any_job(tmp_path, monkeypatch):
+    from ppo.workflow_config import check_tuning
+
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path}/study.db"
+    with pytest.raises(ConfigError) as refused:
+        check_tuning(smoke_config(storage=url, workers=2))
+    assert str(refused.value).startswith(f"tuning.studies.cartpole-study: workers=2 on SQLite storage '{url}'")
+    assert "allowed: one worker" in str(refused.value) and "\n" not in str(refused.value)
+    check_tuning(smoke_config(storage=url, workers=1))
+    with pytest.raises(ConfigError, match=r"^study 'tiny': worker 1 \(a second worker at least\) on SQLite storage"):
+        run_worker(dataclasses.replace(tiny_settings(tmp_path), storage=url), worker=1, log=lambda line: None)
+    assert not (tmp_path / "study.db").exists()  # refused before the storage was touched
+
+
+def test_every_trial_sampled_for_an_atari_study_is_accepted_by_the_agent(tmp_path):
+    """The Nature CNN refuses the MLP's keys (net_arch, activation) and observation normalization: the space of an
+    image env leaves them out, so no sampled trial is refused (and counted as pruned) for a setting it cannot have."""
+    settings = make_study_settings("breakout", "BreakoutNoFrameskip-v4", "ppo", {}, "PPO", trials=40,
+                                   total_timesteps=100_000, storage=str(tmp_path / "study.journal"))  # fmt: skip
+    check_study(settings, judging_seeds=[0])
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    refused = []
+    for _ in range(200):
+        trial = study.ask()
+        try:
+            trial_settings(trial, settings)
+        except ConfigError as err:
+            refused.append(str(err))
+    assert refused == [], f"{len(refused)} of 200 refused, e.g. {refused[0]}"
+    assert {"learning_rate", "n_steps", "clip_range"} <= set(trial.params)  # the CNN's settings are still tuned
+    assert "net_arch" not in base_point(settings.space, settings.base_settings(), *settings.policy)
+    # A range the config writes for a key the CNN has no use for is refused, not silently dropped.
+    explicit = dataclasses.replace(settings, space=build_space({"activation": {"choices": ["relu"]}}))
+    with pytest.raises(ConfigError, match=r"^tune\.space\.activation: applies to vector observations .*allowed: leave it out"):
+        check_study(explicit, judging_seeds=[0], where="tune")
+    assert "net_arch" in build_space().for_env(continuous=False, pixels=False)  # vector envs keep the MLP's keys
+
+
+@pytest.mark.parametrize("configfile", ["smoke.yaml", "tuning.yaml"])
+def test_a_studys_jobs_store_the_settings_the_config_check_compares_with(configfile):
+    """The workers build their settings from `python -m ppo tune` options, the config check from the config: if
+    the two differed, a study's second invocation would be refused as changed."""
+    import shlex
+
+    from ppo.cli import build_parser
+    from ppo.workflow_config import study_arguments, study_settings, study_settings_from_args, tuning_studies
+
+    config = yaml.safe_load((ROOT / "config" / configfile).read_text())
+    for name in tuning_studies(config):
+        argv = ["tune", *shlex.split(study_arguments(config, name)), "--out", f"results/tuning/{name}"]
+        from_jobs = study_settings_from_args(build_parser().parse_args(argv))
+        assert from_jobs.stored() == study_settings(config, name).stored(), name

@@ -6,6 +6,9 @@
 - `trials.csv`: one row per trial (number, state, value, seconds, worker, every sampled parameter).
 - `importances.csv`: Optuna's parameter importances (fANOVA) over the complete trials.
 - `study.json`: counts by state, core-minutes and wall time, the best trial, the seeds, the budget, the space.
+
+The study is opened with the settings it was made with or not at all (study.open_study): what these files declare
+(budget, seeds, space) is what every one of its trials ran with.
 """
 
 from __future__ import annotations
@@ -95,8 +98,12 @@ def export_study(settings: StudySettings, out_dir: str | Path) -> dict[str, Any]
         "seeds": list(settings.seeds),
         "total_timesteps": settings.total_timesteps,
         "sampler": f"TPE (multivariate), seed {settings.sampler_seed} + worker",
-        "pruner": f"median, from {settings.startup_trials} finished trials on, after {settings.prune_after:.0%} of the budget",
-        "space": [list(row) for row in describe(settings.space, _continuous(settings))],
+        "pruner": (
+            f"median, from {settings.startup_trials} finished trials on, after {settings.prune_after:.0%} of the budget; "
+            f"every trial at the same evaluation points (every {settings.evaluation.every} steps)"
+        ),
+        "eval_every": settings.evaluation.every,
+        "space": [list(row) for row in describe(settings.space, *settings.policy)],
         "best_hyperparameters": best.user_attrs.get("hyperparameters", {}),
         "base_hyperparameters": settings.base_hyperparameters().to_dict(),
     }
@@ -115,12 +122,6 @@ def export_study(settings: StudySettings, out_dir: str | Path) -> dict[str, Any]
     )
     write_text(out_dir / "best.yaml", header + yaml.safe_dump(variant, sort_keys=False, default_flow_style=None))
     return summary
-
-
-def _continuous(settings: StudySettings) -> bool:
-    from ppo.envs import env_info
-
-    return env_info(settings.env_id).continuous
 
 
 def read_variant(path: str | Path, name: str) -> dict[str, Any]:

@@ -7,6 +7,10 @@ learning rate and entropy coefficient on a log scale, clip range, epochs, gradie
 activation. Two of the zoo's older keys come back because PPO users tune them: the value coefficient, and, for
 continuous actions only, the initial log std and whether observations and rewards are normalized.
 
+The space follows the policy: the Gaussian head's keys only where actions are continuous, and on image envs
+(the Nature CNN, whose layers are fixed) none of the MLP's keys nor observation normalization, which the agent
+refuses there: sampled anyway, most trials of an Atari study would be refused and counted as pruned.
+
 A config narrows a range (`{low, high}` or `{choices}`), adds a key (a full dimension), or fixes a key to one
 value (`fixed:`); anything else is refused before a trial starts, naming the key.
 """
@@ -18,6 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ppo.agents.ppo.checks import MLP_ONLY
 from ppo.config import ConfigError, Hyperparameters, check_known_keys
 
 if TYPE_CHECKING:
@@ -28,6 +33,8 @@ NET_ARCHS = {"tiny": (64,), "small": (64, 64), "medium": (256, 256)}
 # A pseudo-setting of the space: both of Hyperparameters' normalization switches at once (the zoo's `normalize`).
 NORMALIZE = "normalize"
 KINDS = ("float", "int", "categorical")
+# What the CNN of an image env refuses (ppo/agents/ppo/checks.py): the MLP's own settings, observation normalization.
+VECTOR_ONLY = (*MLP_ONLY, NORMALIZE, "normalize_observation")
 
 
 @dataclass(frozen=True)
@@ -80,10 +87,21 @@ DIMENSION_KEYS = ("kind", "low", "high", "log", "complement", "choices")
 class SearchSpace:
     dimensions: dict[str, Dimension]
     fixed: dict[str, Any]
+    configured: tuple[str, ...] = ()  # the keys a config wrote: refused, not dropped, where the policy has no use
 
-    def for_env(self, continuous: bool) -> dict[str, Dimension]:
-        """The dimensions that apply to an env: the continuous-only ones only where actions are continuous."""
-        return {k: d for k, d in self.dimensions.items() if continuous or not d.continuous_only}
+    def for_env(self, continuous: bool, pixels: bool = False) -> dict[str, Dimension]:
+        """The dimensions that apply to an env's policy: the continuous-only ones only where actions are
+        continuous, the MLP's (and normalization) only on vector observations."""
+        return {k: d for k, d in self.dimensions.items() if not_applicable(k, d, continuous, pixels) is None}
+
+
+def not_applicable(key: str, d: Dimension, continuous: bool, pixels: bool) -> str | None:
+    """Why a dimension does not apply to an env's policy (None: it does)."""
+    if pixels and key in VECTOR_ONLY:
+        return "applies to vector observations (an MLP policy); an image env's policy is the Nature CNN"
+    if not continuous and d.continuous_only:
+        return "applies to continuous actions (a Gaussian policy); this env's actions are discrete"
+    return None
 
 
 def build_space(overrides: dict[str, Any] | None = None, fixed: dict[str, Any] | None = None, where: str = "") -> SearchSpace:
@@ -109,13 +127,16 @@ def build_space(overrides: dict[str, Any] | None = None, fixed: dict[str, Any] |
             base = None  # a new kind replaces the default dimension entirely
         if "choices" in spec:
             spec = {**spec, "choices": tuple(spec["choices"]) if isinstance(spec["choices"], list) else spec["choices"]}
-        merged = dataclasses.replace(base, **spec) if base is not None else Dimension(**spec)
+        if base is not None:
+            merged = dataclasses.replace(base, **spec)
+        else:  # a new dimension, or a new kind for a default key: which policies it applies to stays the default's
+            merged = Dimension(**spec, continuous_only=key in DEFAULT_SPACE and DEFAULT_SPACE[key].continuous_only)
         dimensions[key] = _checked(merged, f"{where}.{key}")
     fixed = dict(fixed or {})
     for key in fixed:
         _check_key(key, f"{prefix}fixed.{key}")
         dimensions.pop(key, None)
-    return SearchSpace(dimensions, fixed)
+    return SearchSpace(dimensions, fixed, tuple(k for k in (overrides or {}) if k not in fixed))
 
 
 def _check_key(key: str, where: str) -> None:
@@ -160,14 +181,16 @@ def fit_constraints(settings: dict[str, Any], base: dict[str, Any]) -> dict[str,
 _CONSTRAINED = ("n_envs", "n_steps", "batch_size", "total_timesteps")
 
 
-def sample_settings(trial: optuna.Trial, space: SearchSpace, base: dict[str, Any], continuous: bool) -> dict[str, Any]:
+def sample_settings(
+    trial: optuna.Trial, space: SearchSpace, base: dict[str, Any], continuous: bool, pixels: bool = False
+) -> dict[str, Any]:
     """One trial's settings: the overrides on the base preset that a variant would carry.
 
     Constraints are resolved here (fit_constraints), never left to crash a trial; what was capped is kept as a
     user attribute of the trial.
     """
     settings: dict[str, Any] = {}
-    for key, d in space.for_env(continuous).items():
+    for key, d in space.for_env(continuous, pixels).items():
         settings[key] = _suggest(trial, key, d)
     settings.update(space.fixed)
 
@@ -194,7 +217,7 @@ def _suggest(trial: optuna.Trial, key: str, d: Dimension) -> Any:
     return trial.suggest_float(key, d.low, d.high, log=d.log)
 
 
-def base_point(space: SearchSpace, base: dict[str, Any], continuous: bool) -> dict[str, Any]:
+def base_point(space: SearchSpace, base: dict[str, Any], continuous: bool, pixels: bool = False) -> dict[str, Any]:
     """The base's settings as a point of the space (Optuna's parameter names), for the study's first trial:
     the search starts from the base, so its best trial is never worse than the base on the tuning seeds. A base
     value outside a float range is moved to the nearer end (an entropy coefficient of 0 to 1e-8); a categorical
@@ -204,7 +227,7 @@ def base_point(space: SearchSpace, base: dict[str, Any], continuous: bool) -> di
     def setting(key: str) -> Any:  # the base's value, else the Hyperparameters default, as fit_constraints reads it
         return base.get(key, getattr(Hyperparameters, key, None))
 
-    for key, d in space.for_env(continuous).items():
+    for key, d in space.for_env(continuous, pixels).items():
         if key == NORMALIZE:
             value = bool(setting("normalize_observation"))
         elif key == "net_arch":
@@ -224,7 +247,7 @@ def base_point(space: SearchSpace, base: dict[str, Any], continuous: bool) -> di
     return point
 
 
-def describe(space: SearchSpace, continuous: bool) -> list[tuple[str, str]]:
+def describe(space: SearchSpace, continuous: bool, pixels: bool = False) -> list[tuple[str, str]]:
     """(setting, range) rows for docs and the report."""
-    rows = [(key, d.describe()) for key, d in space.for_env(continuous).items()]
+    rows = [(key, d.describe()) for key, d in space.for_env(continuous, pixels).items()]
     return rows + [(key, f"fixed at {value!r}") for key, value in space.fixed.items()]

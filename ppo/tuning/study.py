@@ -10,11 +10,21 @@ Finished means COMPLETE or PRUNED. A trial whose training diverges (the loop's n
 pruned: its settings are bad, which is what pruning records. A worker killed mid-trial loses that trial only:
 it stays RUNNING in a journal file (no heartbeat), and the worker's next start fails it and queues its
 settings again; RDB storages do the same through Optuna's heartbeat.
+
+Pruning compares like with like. Every trial evaluates at the same points of its budget (every `eval_every`
+env steps, checked at its rollout boundaries) and reports each evaluation by the index of the last point it has
+passed, not by its env step: Optuna's median pruner compares values reported at the same step only, and env
+steps differ with the rollout size (as rl-baselines3-zoo does, which reports by evaluation index).
+
+A study's settings belong to its storage. They are stored with the study when it is created; a rerun with
+other settings (budget, space, seeds, ...) is refused, naming the study and how to start afresh: its trials
+would otherwise mix two searches, and best.yaml could hold a point outside the space the config declares.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -28,12 +38,15 @@ from ppo.agents import get_agent, preset_for, resolve
 from ppo.config import ConfigError, Hyperparameters
 from ppo.envs import env_info
 from ppo.run.log import EvalSettings, Progress
-from ppo.tuning.space import SearchSpace, base_point, fit_constraints, sample_settings
+from ppo.tuning.space import SearchSpace, base_point, fit_constraints, not_applicable, sample_settings
 
 if TYPE_CHECKING:
     import optuna
 
 TUNABLE_TRAINER = "ppo.agents.ppo.train:train_ppo"  # the agents a study can tune: ours, not the peer or random
+# What a study's trials report to the pruner; stored with the study, so a study made by code that reported
+# otherwise (env steps, before 2 was introduced) is refused rather than mixed.
+REPORTS = 2  # evaluation point indices
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,46 @@ class StudySettings:
     def base_hyperparameters(self) -> Hyperparameters:
         return resolve(self.agent, self.env_id, self.base_settings())[0]
 
+    @property
+    def policy(self) -> tuple[bool, bool]:
+        """(continuous actions, image observations): which of the space's keys the env's policy takes."""
+        info = env_info(self.env_id)
+        return info.continuous, info.pixels
+
+    @property
+    def points_per_seed(self) -> int:
+        """Evaluation points of one seed's run after the start (0): every `evaluation.every` steps of the budget.
+        A run ends at whole rollouts at most the budget, so it never passes a point beyond this."""
+        return self.total_timesteps // self.evaluation.every
+
+    @property
+    def warmup_points(self) -> int:
+        """The first point at or past `prune_after` of the first seed's budget: the pruner waits until then.
+        (round: 0.6 * 50000 / 5000 must be 6, not 6.000000000000001 rounded up to 7.)"""
+        return math.ceil(round(self.prune_after * self.total_timesteps / self.evaluation.every, 9))
+
+    def stored(self) -> dict[str, Any]:
+        """What the study's trials depend on, as stored with it (JSON's types): a rerun must match it. Not the
+        number of trials (a rerun may add some), nor labels, colours or the storage."""
+        space = {key: {k: v for k, v in vars(d).items() if v is not None} for key, d in self.space.dimensions.items()}
+        stored = {  # in the order a refusal names the first difference: what a user changes first
+            "reports": REPORTS,
+            "env": self.env_id,
+            "agent": self.agent,
+            "base_overrides": self.base_overrides,
+            "total_timesteps": self.total_timesteps,
+            "seeds": list(self.seeds),
+            "space": space,
+            "fixed": self.space.fixed,
+            "eval_every": self.evaluation.every,
+            "eval_episodes": self.eval_episodes,
+            "final_eval_episodes": self.final_eval_episodes,
+            "startup_trials": self.startup_trials,
+            "prune_after": self.prune_after,
+            "sampler_seed": self.sampler_seed,
+        }
+        return json.loads(json.dumps(stored))
+
 
 def check_study(settings: StudySettings, judging_seeds: list[int] | None, where: str = "tuning") -> None:
     """ConfigError (one line) for a study that cannot run, before any trial: a base that is not our PPO, tuning
@@ -97,38 +150,62 @@ def check_study(settings: StudySettings, judging_seeds: list[int] | None, where:
         settings.base_hyperparameters()
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
+    continuous, pixels = settings.policy
+    for key in settings.space.configured:  # a range the config wrote and the policy would silently ignore
+        why = not_applicable(key, settings.space.dimensions[key], continuous, pixels)
+        if why is not None:
+            raise ConfigError(f"{where}.space.{key}: {why} ({settings.env_id}); allowed: leave it out of the space")
     check_storage(settings.storage)
 
 
-class TrialProgress(Progress):
-    """Reports each periodic evaluation of a trial's run to the pruner. Seeds run one after another; seed i's
-    evaluation at env step s is the trial's step i * (budget + 1) + s, the same step for every trial of the study."""
+def check_workers(storage: str, workers: int, where: str = "tuning", what: str = "") -> None:
+    """ConfigError (one line) for several workers on SQLite: concurrent writers get "database is locked"."""
+    if workers > 1 and storage.split("://", 1)[0].split("+", 1)[0] == "sqlite":
+        raise ConfigError(
+            f"{where}: {what or f'workers={workers}'} on SQLite storage {storage!r}, which takes one writer at a "
+            "time; allowed: one worker, or a journal file path (the default) or a server database URL (postgresql://...)"
+        )
 
-    def __init__(self, trial: optuna.Trial, offset: int):
+
+class TrialProgress(Progress):
+    """Reports each periodic evaluation of a trial's run to the pruner, by evaluation point: an evaluation at env
+    step s (the first rollout boundary at or past a point) reports at `first + s // every`, the index of the last
+    point it has passed. Seeds run one after another, each from its own first index: index i x (points + 1) + k
+    is point k of seed i for every trial of the study, whatever its rollout size. A rollout longer than `every`
+    passes several points at once and reports at the last of them only (its value is from there)."""
+
+    def __init__(self, trial: optuna.Trial, every: int, first: int = 0):
         super().__init__(0, "", enabled=False)
-        self.trial, self.offset = trial, offset
+        self.trial, self.every, self.first = trial, every, first
 
     def evaluated(self, phase: str, step: int, mean: float) -> None:
         import optuna
 
         if phase != "periodic":
             return
-        self.trial.report(mean, self.offset + step)
+        index = self.first + step // self.every
+        self.trial.report(mean, index)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at step {self.offset + step} (mean return {mean:.1f})")
+            raise optuna.TrialPruned(f"pruned at evaluation point {index}, step {step} (mean return {mean:.1f})")
+
+
+def trial_settings(trial: optuna.Trial, settings: StudySettings) -> tuple[dict[str, Any], Hyperparameters]:
+    """A trial's sampled settings (the overrides a variant would carry) and the hyperparameters it trains with.
+    Raises ConfigError for a combination the agent refuses."""
+    base = settings.base_settings()
+    sampled = sample_settings(trial, settings.space, base, *settings.policy)
+    # Trials run eagerly unless the study fixes `compile`: every trial's settings are new shapes and constants,
+    # so each would compile cold (tens of seconds), more than a trial's budget saves.
+    hp, _ = resolve(settings.agent, settings.env_id, {"compile": "off", **base, **sampled})
+    return sampled, hp
 
 
 def objective(trial: optuna.Trial, settings: StudySettings) -> float:
     """The mean over tuning seeds of the final evaluation's mean return (the value Optuna maximizes)."""
     import optuna
 
-    base = settings.base_settings()
-    sampled = sample_settings(trial, settings.space, base, env_info(settings.env_id).continuous)
-    # Trials run eagerly unless the study fixes `compile`: every trial's settings are new shapes and constants,
-    # so each would compile cold (tens of seconds), more than a trial's budget saves.
-    overrides = {"compile": "off", **base, **sampled}
     try:
-        hp, _ = resolve(settings.agent, settings.env_id, overrides)
+        sampled, hp = trial_settings(trial, settings)
     except ConfigError as err:  # a sampled combination the agent refuses: a bad point, not a crash
         trial.set_user_attr("refused", str(err))
         raise optuna.TrialPruned(str(err)) from None
@@ -136,8 +213,7 @@ def objective(trial: optuna.Trial, settings: StudySettings) -> float:
     agent = get_agent(settings.agent)
     scores = []
     for i, seed in enumerate(settings.seeds):
-        # Seed i's steps follow seed i - 1's last evaluation (at its budget): offset by budget + 1 each.
-        progress = TrialProgress(trial, i * (hp.trained_timesteps + 1))
+        progress = TrialProgress(trial, settings.evaluation.every, i * (settings.points_per_seed + 1))
         try:
             result = agent.train(settings.env_id, hp, seed, settings.evaluation, progress)
         except FloatingPointError as err:
@@ -209,6 +285,8 @@ def recover_killed_trials(study: optuna.Study, worker: int) -> list[int]:
 
 
 def open_study(settings: StudySettings, worker: int = 0) -> optuna.Study:
+    """The study in its storage, created with its settings if new. ConfigError (one line) if the storage holds
+    the study under other settings, or more finished trials than `settings.trials`."""
     import optuna
 
     from ppo.tuning.storage import open_storage
@@ -216,13 +294,11 @@ def open_study(settings: StudySettings, worker: int = 0) -> optuna.Study:
     sampler = optuna.samplers.TPESampler(
         seed=settings.sampler_seed + worker, multivariate=True, n_startup_trials=2 * settings.startup_trials
     )
-    # The zoo's pruner: the median of the other trials' evaluations at the same step, after a warm-up (a third of
+    # The zoo's pruner: the median of the other trials' evaluations at the same point, after a warm-up (a third of
     # the budget by default: early evaluations say little; later where every curve starts flat, as Pendulum's),
     # once `startup_trials` trials have finished.
-    pruner = optuna.pruners.MedianPruner(
-        n_startup_trials=settings.startup_trials, n_warmup_steps=int(settings.prune_after * settings.total_timesteps)
-    )
-    return optuna.create_study(
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=settings.startup_trials, n_warmup_steps=settings.warmup_points)
+    study = optuna.create_study(
         study_name=settings.name,
         storage=open_storage(settings.storage),
         sampler=sampler,
@@ -230,6 +306,92 @@ def open_study(settings: StudySettings, worker: int = 0) -> optuna.Study:
         direction="maximize",
         load_if_exists=True,
     )
+    stored = study.user_attrs.get("settings")
+    if stored is None and not study.get_trials(deepcopy=False):
+        study.set_user_attr("settings", settings.stored())  # a new study (or one a kill left before its first trial)
+    else:
+        _check_same_study(settings, stored, len(_finished(study)))
+    return study
+
+
+def check_stored_study(settings: StudySettings) -> None:
+    """open_study's refusal, for the workflow's config check: only for a journal file that exists (reading it
+    creates nothing; a database is only reached by the jobs)."""
+    from pathlib import Path
+
+    import optuna
+
+    from ppo.tuning.storage import is_url, open_storage
+
+    if is_url(settings.storage) or not Path(settings.storage).is_file():
+        return
+    try:
+        study = optuna.load_study(study_name=settings.name, storage=open_storage(settings.storage))
+    except KeyError:
+        return  # the journal holds no such study yet
+    stored = study.user_attrs.get("settings")
+    if stored is not None or study.get_trials(deepcopy=False):
+        _check_same_study(settings, stored, len(_finished(study)))
+
+
+def _finished(study: optuna.Study) -> list:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def _check_same_study(settings: StudySettings, stored: dict[str, Any] | None, finished: int) -> None:
+    afresh = _how_to_start_afresh(settings)
+    if stored is None:
+        raise ConfigError(
+            f"study {settings.name!r} in {_where(settings)} has trials but no stored settings (made before studies "
+            f"stored them, its pruning compared env steps); {afresh}"
+        )
+    now = settings.stored()
+    if stored != now:
+        key, old, new = _first_difference(stored, now)
+        raise ConfigError(
+            f"study {settings.name!r} in {_where(settings)} was made with {key}={_short(old)}, now {_short(new)}: "
+            f"its trials would mix two searches; {afresh}"
+        )
+    if finished > settings.trials:
+        raise ConfigError(
+            f"study {settings.name!r} in {_where(settings)} already holds {finished} finished trials, more than "
+            f"trials={settings.trials}; allowed: trials >= {finished}; or, {afresh}"
+        )
+
+
+def _where(settings: StudySettings) -> str:
+    from ppo.tuning.storage import is_url
+
+    return "its database" if is_url(settings.storage) else settings.storage  # a URL may hold a password
+
+
+def _how_to_start_afresh(settings: StudySettings) -> str:
+    from pathlib import Path
+
+    from ppo.tuning.storage import is_url
+
+    if is_url(settings.storage):
+        delete = f"delete it from its database (optuna delete-study --study-name {settings.name} --storage URL)"
+    else:
+        journal = Path(settings.storage)
+        delete = f"delete {journal.parent}/" if journal.name == "study.journal" else f"delete {journal}"
+    return f"to start it afresh, {delete}, or give the study a new name"
+
+
+def _first_difference(old: Any, new: Any, key: str = "") -> tuple[str, Any, Any]:
+    """The first nested key whose value differs, and both values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in [*new, *(k for k in old if k not in new)]:
+            if old.get(k) != new.get(k):
+                return _first_difference(old.get(k), new.get(k), f"{key}.{k}" if key else k)
+    return key, old, new
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, sort_keys=True) if value is not None else "(none)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def run_worker(settings: StudySettings, worker: int = 0, log: Callable[[str], None] = print) -> list[int]:
@@ -238,17 +400,17 @@ def run_worker(settings: StudySettings, worker: int = 0, log: Callable[[str], No
     import optuna
     from optuna.trial import TrialState
 
+    check_workers(settings.storage, worker + 1, f"study {settings.name!r}", f"worker {worker} (a second worker at least)")
     study = open_study(settings, worker)
     for number in recover_killed_trials(study, worker):
         log(f"trial {number} was left running by a killed run of worker {worker}: failed, and queued again")
     if worker == 0 and not any(t.user_attrs.get("base_point") for t in study.get_trials(deepcopy=False)):
         # The search starts from the base: its settings are the first trial worker 0 runs.
-        point = base_point(settings.space, settings.base_settings(), env_info(settings.env_id).continuous)
+        point = base_point(settings.space, settings.base_settings(), *settings.policy)
         study.enqueue_trial(point, user_attrs={"base_point": True}, skip_if_exists=False)
     done = []
     while True:
-        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        if len(finished) >= settings.trials:
+        if len(_finished(study)) >= settings.trials:
             break
         trial = study.ask()
         for key, value in _worker_id(worker).items():

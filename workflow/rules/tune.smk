@@ -1,6 +1,8 @@
 # Tuning studies (config `tuning:`; ppo/tuning): `workers` jobs per study share one Optuna storage (a journal
 # file under results/tuning/<study>/, not a declared output: it is the study itself, kept across reruns) and run
 # trials until the study holds its finished trials; then best.yaml, which the tuned variant's training reads.
+# The study keeps the settings it was made with: the config check refuses a changed study whose journal exists
+# (delete results/tuning/<study>/ or rename it), so a rerun never mixes two searches.
 
 
 rule tune_worker:
