@@ -311,3 +311,24 @@ def test_pixel_envs_evaluate_stochastically_with_the_runs_seed(tmp_path):
     expected = Categorical(3).sample(np.tile(np.log(np.float32([1, 2, 7])), (len(obs), 1)), None, rng)[0]
     np.testing.assert_array_equal(actions, expected)
     assert not np.array_equal(onnx_evaluation_policy(path, info, seed=4)(obs), actions)
+
+
+def test_an_exported_pixel_run_samples_the_actions_of_our_stochastic_evaluation(tmp_path):
+    """Our CNN actor (untrained, saved as a run saves it) exported: the same logits to float rounding, and with the run's
+    seed the same sampled actions as our own evaluation actor draws."""
+    from ppo.agents.ppo.networks import build_policy
+    from ppo.config import Hyperparameters
+    from ppo.run.directory import MODEL_FORMAT
+
+    info = env_info("PPOBenchNoiseImages-v0")
+    torch.manual_seed(0)
+    policy = build_policy(info, Hyperparameters())
+    torch.save({"format": MODEL_FORMAT, **policy.saved(info)}, tmp_path / "model.pt")
+    export_run(tmp_path, info, tmp_path / "policy.onnx")
+    obs = record_observations("PPOBenchNoiseImages-v0", lambda o: np.zeros(len(o), np.int64), n=200)
+    with torch.no_grad():
+        logits = policy(torch.as_tensor(obs))[0].numpy()
+    np.testing.assert_allclose(load_onnx_policy(tmp_path / "policy.onnx", info).outputs(obs), logits, atol=1e-5)
+    ours, onnx = torch_evaluation_policy(tmp_path, info, seed=7), saved_evaluation_policy(tmp_path, info, seed=7)
+    np.testing.assert_array_equal(onnx(obs), ours(obs))
+    assert len(set(onnx(obs))) == 3  # sampled: an untrained policy's near-uniform logits give every action
