@@ -51,6 +51,14 @@ def _dynamic(dim) -> bool:
     return not isinstance(dim, int)
 
 
+class GraphError(ValueError):
+    """onnxruntime failed running the graph on a batch (one line; `reason` is onnxruntime's first line)."""
+
+    def __init__(self, path: Path, obs: np.ndarray, reason: str):
+        super().__init__(f"{path} fails on observations {shape_text(obs.shape)} {obs.dtype}: {reason}")
+        self.reason = reason
+
+
 class OnnxPolicy:
     """An ONNX graph that fits the env: `outputs(obs)` answers a batch of raw observations with the graph's
     checked output (logits, indices or actions); `kind` says which ('logits', 'index' or 'action')."""
@@ -138,7 +146,10 @@ class OnnxPolicy:
         obs = np.asarray(obs).astype(self.input_dtype, copy=False)
         if self.batch_of_one and len(obs) != 1:
             return np.concatenate([self._run(row[None]) for row in obs])
-        return self.session.run([self.output_name], {self.input_name: obs})[0]
+        try:
+            return self.session.run([self.output_name], {self.input_name: obs})[0]
+        except Exception as err:  # a graph failing inside on some state: one line, not onnxruntime's report
+            raise GraphError(self.path, obs, _first_line(err)) from None
 
     def outputs(self, obs: np.ndarray) -> np.ndarray:
         """The graph's answer to a batch of raw observations (n, *obs_shape), checked: logits (n, n_actions)
@@ -169,12 +180,10 @@ class OnnxPolicy:
             env.close()
         try:
             self.outputs(obs)
-        except ValueError:
-            raise
-        except Exception as err:  # onnxruntime refusing the input, a graph failing inside
+        except GraphError as err:  # onnxruntime refusing the input (dimensions left dynamic), a graph failing inside
             raise ValueError(
                 f"{self.path} fails on {self.info.env_id}'s reset observations {shape_text(obs.shape)} "
-                f"{obs.dtype}: {_first_line(err)}"
+                f"{obs.dtype}: {err.reason}"
             ) from None
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
