@@ -96,6 +96,39 @@ def test_compiled_update_matches_the_eager_one_and_never_recompiles():
     assert not step.failed and warnings == []
 
 
+def test_a_compiled_step_stays_finite_where_the_padding_overflows():
+    """A Gaussian of 17 dims at log std -8: the zero-padding sample's log-ratio is +120 (exp: inf in float32). The
+    compiled step on the padded minibatch gives the eager step's finite loss, gradient norm and parameters on the
+    real samples alone (no 0 x inf = NaN from the padding)."""
+    dims, n = 17, 20
+    hp = Hyperparameters(**{**HP.to_dict(), "max_grad_norm": None})
+    results = []
+    for compile_it in (False, True):
+        torch.manual_seed(0)
+        distribution = DiagGaussian(dims, np.full(dims, -1.0), np.full(dims, 1.0))
+        policy = ActorCritic(OBS_DIM, distribution, (16, 16), "tanh", log_std_init=-8.0)
+        g = torch.Generator().manual_seed(0)
+        obs = torch.randn(n, OBS_DIM, generator=g)
+        with torch.no_grad():
+            mean, values = policy(obs)
+            actions = mean + np.exp(-8.0) * torch.randn(n, dims, generator=g)
+            log_probs = policy.evaluate_actions(obs, actions).log_probs
+        batch = RolloutBatch(obs, actions, log_probs, values, torch.randn(n, generator=g), torch.randn(n, generator=g))
+        optimizer = FlatAdam(policy.flat_parameters, policy.flat_gradient, lr=1e-3)
+        if compile_it:
+            step, record = compiled.compile_update(policy, optimizer, hp, pixels=False)
+            assert record.compiled
+            terms, grad_norm = step(*padded(batch, hp.batch_size), 0.2)
+        else:
+            terms, grad_norm = gradient_step(policy, optimizer, batch, None, 0.2, hp)
+        results.append((terms.loss.detach(), grad_norm, policy.flat_parameters.detach().clone()))
+    (eager_loss, eager_norm, eager_params), (loss, norm, params) = results
+    assert torch.isfinite(loss) and torch.isfinite(norm) and torch.isfinite(params).all()
+    torch.testing.assert_close(loss, eager_loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(norm, eager_norm, rtol=1e-5, atol=0.0)
+    torch.testing.assert_close(params, eager_params, rtol=1e-4, atol=1e-6)
+
+
 def test_the_whole_step_compiles_without_graph_breaks():
     """Loss, gradient, clipping and Adam trace as one graph (a break would split it and fall back to Python)."""
     policy = gaussian_policy()

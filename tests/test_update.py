@@ -1,16 +1,19 @@
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from ppo.agents.ppo.buffer import RolloutBatch
+from ppo.agents.ppo.buffer import RolloutBatch, padded
+from ppo.agents.ppo.distributions import DiagGaussian
 from ppo.agents.ppo.optim import FlatAdam
 from ppo.agents.ppo.policy import ActorCritic
 from ppo.agents.ppo.update import (
     clipped_surrogate,
     epoch_minibatches,
     explained_variance,
+    minibatch_loss,
     normalize_per_minibatch,
     ppo_update,
     value_loss,
@@ -107,6 +110,41 @@ def test_update_stops_on_nan():
     hp = Hyperparameters(n_envs=1, n_steps=64, batch_size=16, n_epochs=1, total_timesteps=64)
     with pytest.raises(FloatingPointError, match="value_loss"):
         ppo_update(policy, optimizer, rollout, hp, torch.Generator().manual_seed(0))
+
+
+def extreme_gaussian_minibatch(n: int = 20, dims: int = 17) -> tuple[ActorCritic, RolloutBatch]:
+    """A Gaussian policy at log std -8 over 17 dims and a minibatch of its own samples (log-ratios 0). Its
+    zero-padding sample (observation 0, where the mean is exactly 0: zero biases; action 0) has
+    log pi = 17 x (8 - ln(2 pi) / 2) = +120 against a stored log-prob of 0: exp(120) overflows float32 to inf."""
+    torch.manual_seed(0)
+    policy = ActorCritic(5, DiagGaussian(dims, np.full(dims, -1.0), np.full(dims, 1.0)), (16, 16), "tanh", log_std_init=-8.0)
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(n, 5, generator=g)
+    with torch.no_grad():
+        mean, values = policy(obs)
+        actions = mean + math.exp(-8.0) * torch.randn(n, dims, generator=g)
+        log_probs = policy.evaluate_actions(obs, actions).log_probs
+    advantages, returns = torch.randn(n, generator=g), torch.randn(n, generator=g)
+    return policy, RolloutBatch(obs, actions, log_probs, values, advantages, returns)
+
+
+def test_padding_cannot_make_the_loss_nan_at_an_extreme_log_std():
+    """The padded minibatch's loss and gradient are finite and those of its real samples alone (a padded term
+    that overflows must not enter as 0 x inf = NaN); its log-ratios are 0 for the padding, for the diagnostics."""
+    hp = Hyperparameters(n_envs=1, n_steps=32, batch_size=32, n_epochs=1, total_timesteps=32, clip_range_vf=0.2)
+    batch = extreme_gaussian_minibatch()[1]
+    padded_batch, weights = padded(batch, 32)
+    results = []
+    for b, w in ((batch, None), (padded_batch, weights)):
+        policy = extreme_gaussian_minibatch()[0]
+        terms = minibatch_loss(policy, b, w, 0.2, hp)
+        terms.loss.backward()
+        results.append((terms.loss.detach(), terms.log_ratio.detach(), policy.flat_gradient.clone()))
+    (loss, log_ratio, grad), (padded_loss, padded_log_ratio, padded_grad) = results
+    assert torch.isfinite(padded_loss) and torch.isfinite(padded_grad).all()
+    torch.testing.assert_close(padded_loss, loss)
+    torch.testing.assert_close(padded_grad, grad)
+    assert torch.equal(padded_log_ratio[:20], log_ratio) and torch.equal(padded_log_ratio[20:], torch.zeros(12))
 
 
 def test_hyperparameters_are_frozen_and_derive_values():

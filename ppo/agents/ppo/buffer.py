@@ -179,7 +179,8 @@ def shuffled(rollout: RolloutBatch, batch_size: int, generator: torch.Generator)
 def padded(rollout: RolloutBatch, batch_size: int) -> tuple[RolloutBatch, torch.Tensor]:
     """The rollout with zero samples appended up to a multiple of batch_size, and the samples' weights (1 real,
     0 padding): every minibatch then has one size (a compiled step needs that; update.py weighs the padding
-    out). Zero samples keep every term finite (log pi of action 0 at observation 0), so 0 * term is 0."""
+    out). A zero sample's log pi can be huge (a Gaussian of small std), so update.py sets the padding's log-ratio to 0
+    before its exp rather than weighting an overflowed term out after."""
     n = len(rollout.actions)
     extra = -n % batch_size
     weights = torch.ones(n + extra, device=rollout.advantages.device)

@@ -7,7 +7,9 @@ A minibatch's gradient step (minibatch_loss, backward, clipping, Adam) runs eage
 graph by torch.compile (compiled.py: the same math, fused kernels). A compiled step takes minibatches of one
 size only (a new size would recompile), so there the epoch's last, shorter minibatch is padded to full size
 with samples of weight 0, and every mean over the minibatch becomes the weighted mean sum(w x) / sum(w): the
-same number over the real samples, the padding contributing nothing to the loss or its gradient.
+same number over the real samples, the padding contributing nothing to the loss or its gradient. A padding
+sample's log-ratio is replaced by 0 before anything uses it (minibatch_loss says why), so no term of it is
+inf or NaN, which a weight of 0 could not cancel.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class LossTerms(NamedTuple):
     policy_loss: torch.Tensor
     value_loss: torch.Tensor
     entropy: torch.Tensor
-    log_ratio: torch.Tensor  # (B,) log r of every sample (padding included), for the diagnostics
+    log_ratio: torch.Tensor  # (B,) log r of every sample (padding: 0), for the diagnostics
 
 
 def mean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -91,6 +93,11 @@ def minibatch_loss(
     new = policy.evaluate_actions(batch.obs, batch.actions)
     # r_t(theta) = pi(a|s) / pi_old(a|s), computed in log space.
     log_ratio = new.log_probs - batch.log_probs
+    if weights is not None:
+        # Padding is set to log r = 0 before the exp, not weighted out after it: a padding sample's log-ratio can
+        # overflow (a Gaussian of 17 dims at log std -8 at its zero sample: log pi = +120, exp = inf in float32), and
+        # 0 x inf is NaN in the loss and its gradient. A real sample's log-ratio is selected unchanged, bit for bit.
+        log_ratio = torch.where(weights > 0, log_ratio, 0.0)
     ratio = log_ratio.exp()
 
     policy_loss = clipped_surrogate(ratio, batch.advantages, clip_range, weights)
