@@ -241,6 +241,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--rename", action="append", default=[], metavar="OLD=NEW", help="results tree: rename one agent; repeatable"
     )
 
+    external = verbs.add_parser(
+        "run-external",
+        help="train an external agent by its own command, then read its logs and play its ONNX policy",
+        description="One run of an agent declared in the config with a `command:` (docs/bring-your-own.md): the command "
+        "runs with its placeholders filled in (shell-quoted), writes into --program-dir, and the run directory --out is "
+        "written from what it left, as every agent's: training episodes, the final evaluation by ppo-bench, run.json.",
+    )
+    external.add_argument("--env", required=True, help="Gymnasium id")
+    external.add_argument("--seed", type=_seed, required=True)
+    external.add_argument("--agent", required=True, help="the agent's name (its config entry's key)")
+    external.add_argument("--spec", required=True, help="the agent's config entry as JSON")
+    external.add_argument("--total-timesteps", type=_positive_int, required=True, help="the env-step budget")
+    external.add_argument("--out", required=True, help="the run directory, results/runs/ENV/AGENT/seedS")
+    external.add_argument("--program-dir", required=True, help="the program's own directory ({run_dir} in its command)")
+    external.add_argument("--final-eval-episodes", type=_positive_int, default=100, help="final evaluation episodes")
+
     tune = verbs.add_parser(
         "tune",
         help="an Optuna study of one (env, base agent): trials on tuning seeds, then best.yaml (a variant entry)",

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from ppo.agents import get_agent, resolve
+from ppo.agents import get_agent, player, resolve
 from ppo.config import ConfigError, parse_overrides
 from ppo.envs import EVAL_SEED_BASE, env_info, resolve_env_id
 from ppo.run import tensorboard
@@ -146,7 +146,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if notice:
         print(notice, file=sys.stderr)
     info = env_info(env_id)
-    agent = get_agent(run.get("variant", {}).get("base", run["agent"]))
+    agent = player(run)
     if not agent.has_model:
         raise FileNotFoundError(
             f"{args.run} is a run of {agent.name}, which saves no model; only runs that saved a model can be evaluated"
@@ -401,6 +401,27 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run_external(args: argparse.Namespace) -> int:
+    """One external agent's run: its command, then its logs and policy as an import (ppo/outside/runner.py)."""
+    from ppo.outside.agents import external_agent
+    from ppo.outside.runner import run_external
+
+    agent = external_agent(args.agent, json.loads(args.spec), f"agents.{args.agent}")
+    run = run_external(
+        agent, args.env, args.seed, args.total_timesteps, args.out, args.program_dir,
+        final_episodes=args.final_eval_episodes,
+    )  # fmt: skip
+    final = run["final_eval"]
+    score = f"final return {final['mean_return']:.1f} over {final['episodes']} episodes" if final else "not evaluated"
+    outside = run["outside"]
+    print(
+        f"{run['agent']} {run['env']} seed {run['seed']}: {run['training_episodes']} episodes, {score}; "
+        f"the program ran {outside['wall_seconds']:.1f} s ({outside['cpu_seconds']:.1f} CPU s)",
+        file=sys.stderr,
+    )
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
@@ -418,5 +439,6 @@ COMMANDS = {
     "decide": cmd_decide,
     "decisions": cmd_decisions,
     "import": cmd_import,
+    "run-external": cmd_run_external,
     "export-onnx": cmd_export_onnx,
 }

@@ -6,6 +6,7 @@ check_config() here, so a bad env id or hyperparameter stops the run before any 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -20,6 +21,7 @@ import yaml
 from ppo.agents import AGENTS, get_agent, resolve
 from ppo.config import ConfigError, check_known_keys
 from ppo.envs import EnvError, env_info, resolve_env_id
+from ppo.outside.agents import ExternalAgent, external_agent, is_external
 
 
 def coerce_command_line(config: dict[str, Any]) -> None:
@@ -82,7 +84,7 @@ def variants(config: dict[str, Any]) -> dict[str, Variant]:
 
 def _build_variants(config: dict[str, Any]) -> dict[str, Variant]:
     out: dict[str, Variant] = {}
-    specs = [(next(iter(e)), e[next(iter(e))], None) for e in config["agents"] if isinstance(e, dict)]
+    specs = [(name, spec, None) for name, spec in _agent_entries(config) if not is_external(spec)]
     for sweep, spec in config.get("sweeps", {}).items():
         keys = list(spec["grid"])
         for values in itertools.product(*(spec["grid"][k] for k in keys)):
@@ -99,12 +101,7 @@ def _build_variants(config: dict[str, Any]) -> dict[str, Variant]:
             raise ConfigError(
                 f"{where}={spec!r} is not a mapping; allowed: {{base: AGENT, label: ..., hyperparameters: {{...}}}}"
             )
-        if not VARIANT_NAME.match(name) or len(name) > 100:
-            raise ConfigError(
-                f"{where}: name {name!r} is not safe in paths; allowed: lowercase letters, digits, '.', '_', '-'"
-            )
-        if name in AGENTS or name in out:
-            raise ConfigError(f"{where}: name {name!r} is already taken; allowed: a name no other agent or variant has")
+        _check_new_name(where, name, out)
         unknown = sorted(set(spec) - set(VARIANT_KEYS))
         if unknown:
             raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(VARIANT_KEYS)}")
@@ -140,13 +137,53 @@ def _build_variants(config: dict[str, Any]) -> dict[str, Variant]:
     return out
 
 
+def _check_new_name(where: str, name: str, taken: dict[str, Any]) -> None:
+    """A config-defined agent's name: safe in paths, and not a registered agent's or an earlier entry's."""
+    if not VARIANT_NAME.match(name) or len(name) > 100:
+        raise ConfigError(f"{where}: name {name!r} is not safe in paths; allowed: lowercase letters, digits, '.', '_', '-'")
+    if name in AGENTS or name in taken:
+        raise ConfigError(f"{where}: name {name!r} is already taken; allowed: a name no other agent or variant has")
+
+
+def _agent_entries(config: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The `agents:` entries defined in the config ({name: {...}}), as (name, body) pairs."""
+    return [(next(iter(e)), e[next(iter(e))]) for e in config["agents"] if isinstance(e, dict)]
+
+
+def external_agents(config: dict[str, Any]) -> dict[str, ExternalAgent]:
+    """The config's external agents (`agents:` entries with a `command:`; ppo/outside/agents.py), checked: a name
+    taken, an unknown key, a placeholder typo is one ConfigError line."""
+    out: dict[str, ExternalAgent] = {}
+    entries = [(name, spec) for name, spec in _agent_entries(config) if is_external(spec)]
+    for i, (name, spec) in enumerate(entries, start=len(variants(config))):
+        where = f"agents.{name}"
+        _check_new_name(where, name, {**variants(config), **out})
+        agent = external_agent(name, spec, where)
+        if agent.colour is None:  # the palette's next colour after the variants'
+            agent = dataclasses.replace(agent, colour=VARIANT_COLOURS[i % len(VARIANT_COLOURS)])
+        out[name] = agent
+    return out
+
+
+def external_arguments(config: dict[str, Any], env: str, agent: str) -> str:
+    """The `python -m ppo run-external` options of one job, shell-quoted (a Snakemake param: editing the entry or
+    the budget reruns its jobs)."""
+    spec = external_agents(config)[agent]
+    args = [f"--agent={agent}", f"--spec={json.dumps(spec.to_dict(), sort_keys=True)}"]
+    args.append(f"--total-timesteps={config['envs'][env]['total_timesteps']}")
+    args.append(f"--final-eval-episodes={config['evaluation']['final_episodes']}")
+    return " ".join(shlex.quote(arg) for arg in args)
+
+
 def agent_names(config: dict[str, Any]) -> list[str]:
     """The top-level agents' names (a variant entry stands for its name)."""
     return [next(iter(e)) if isinstance(e, dict) else e for e in config["agents"]]
 
 
 def base_agent(config: dict[str, Any], agent: str) -> str:
-    """The registered agent that trains `agent` (itself, unless it is a variant)."""
+    """The registered agent that trains `agent` (itself, unless it is a variant; `external` for an external one)."""
+    if agent in external_agents(config):
+        return "external"
     found = variants(config).get(agent)
     return found.base if found else agent
 
@@ -165,9 +202,10 @@ def ladder_envs(config: dict[str, Any]) -> list[str]:
 def check_config(config: dict[str, Any]) -> None:
     """Raise ConfigError (one line, naming the key and value) for what the JSON schema cannot check."""
     known = variants(config)
+    externals = external_agents(config)
     for env in config["envs"]:
         for agent in env_agents(config, env):
-            if agent not in AGENTS and agent not in known:
+            if agent not in AGENTS and agent not in known and agent not in externals:
                 where = f"envs.{env}.agents" if "agents" in config["envs"][env] else "agents"
                 raise ConfigError(
                     f"{where}: {agent!r} is neither a registered agent nor a variant; allowed: {', '.join(AGENTS)}"
@@ -177,7 +215,7 @@ def check_config(config: dict[str, Any]) -> None:
         if outside:
             raise ConfigError(f"sweeps.{sweep}.envs: {outside[0]!r} is not in envs; allowed: {', '.join(config['envs'])}")
     used = {agent for env in config["envs"] for agent in env_agents(config, env)}
-    for agent in sorted(used):
+    for agent in sorted(used - set(externals)):
         get_agent(base_agent(config, agent)).check_installed()  # e.g. sb3-ppo without Stable-Baselines3
     for env, settings in config["envs"].items():
         try:
@@ -188,6 +226,8 @@ def check_config(config: dict[str, Any]) -> None:
         if env_id != env:
             raise ConfigError(f"envs.{env}: write the id Gymnasium knows, {env_id!r}, so result paths are unambiguous")
         for agent in env_agents(config, env):
+            if agent in externals:  # its settings are its program's own; only the budget is ppo-bench's
+                continue
             try:
                 resolve(base_agent(config, agent), env, hyperparameters(config, env, agent))
             except ConfigError as err:
@@ -202,6 +242,12 @@ def check_config(config: dict[str, Any]) -> None:
     if stray:
         allowed = ", ".join(sorted(used))
         raise ConfigError(f"ladder: {stray[0]!r} does not run on any env; allowed: agents that run ({allowed})")
+    unplayable = [a for a in config["rollouts"]["agents"] if a in externals and not externals[a].evaluated]
+    if unplayable:
+        raise ConfigError(
+            f"rollouts.agents: {unplayable[0]!r} leaves no policy (agents.{unplayable[0]}.policy: null), so nothing can "
+            "play it; allowed: agents with a policy"
+        )
     missing = [agent for agent in config["rollouts"]["agents"] if agent not in used]
     if missing:
         raise ConfigError(
@@ -290,7 +336,7 @@ def rerun_targets(config: dict[str, Any], env: str, agent: str | None = None) ->
 def display_arguments(config: dict[str, Any], env: str) -> str:
     """`ppo aggregate --display` for the variants of `env`, shell-quoted: a changed label or colour reruns the
     summary and what follows, never the training."""
-    known = variants(config)
+    known = {**variants(config), **external_agents(config)}
     display = {a: {"label": known[a].label, "colour": known[a].colour} for a in env_agents(config, env) if a in known}
     return f"--display={shlex.quote(json.dumps(display, sort_keys=True))}" if display else ""
 

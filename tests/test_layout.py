@@ -64,7 +64,16 @@ ALLOWED = {
     "comparisons": {"run", "envs", "config"},
     "workflow_config": {"tuning", "outside", "comparisons", "agents", "envs", "config"},
     "commands": {
-        "analysis", "agents", "run", "envs", "config", "speed", "tuning", "outside", "comparisons", "workflow_config",
+        "analysis",
+        "agents",
+        "run",
+        "envs",
+        "config",
+        "speed",
+        "tuning",
+        "outside",
+        "comparisons",
+        "workflow_config",
     },  # fmt: skip
     "cli": {"commands", "workflow_config", "agents", "run", "config"},
     "__main__": {"cli"},

@@ -16,12 +16,13 @@ from ppo.analysis import COMPARE_TABLES
 ROOT = Path(__file__).resolve().parent.parent
 ENVS = ("CartPole-v1", "LunarLander-v3", "Hopper-v5")
 # Agents per env in config/smoke.yaml: Hopper-v5 (continuous, MuJoCo) runs the random baseline and ppo only.
-# CartPole-v1 also runs the smoke config's tuning study's variant, trained from its best.yaml.
+# CartPole-v1 also runs the smoke config's tuning study's variant, trained from its best.yaml, and the example
+# external agent (examples/minimal_ppo, run by its own command; its ONNX policy played by ppo-bench).
 ENV_AGENTS = {
-    "CartPole-v1": ("random", "ppo-article", "ppo", "sb3-ppo", "cartpole-study"),
-    "LunarLander-v3": ("random", "ppo-article", "ppo"),
+    "CartPole-v1": ("random", "ppo-article", "ppo", "sb3-ppo", "minimal-ppo", "cartpole-study"),
+    "LunarLander-v3": ("random", "ppo-article", "ppo", "minimal-ppo"),
 }
-BASE = {"cartpole-study": "ppo"}
+BASE = {"cartpole-study": "ppo", "minimal-ppo": "random"}  # (random: the model files it leaves, none)
 ENV_AGENTS["Hopper-v5"] = ("random", "ppo")
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,7 @@ def workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("workflow")
     for name in ("Snakefile", "environment.yml"):
         shutil.copy(ROOT / name, work)
-    for folder in ("workflow", "config"):
+    for folder in ("workflow", "config", "examples"):
         shutil.copytree(ROOT / folder, work / folder)
     return work
 
@@ -94,7 +95,16 @@ def test_full_workflow_reuses_the_finished_env_and_writes_everything(workdir):
     assert "figures/LunarLander-v3/learning_curves.png" in readme and "media/CartPole-v1/ppo.gif" in readme
     html = (workdir / "report/index.html").read_text()
     assert "media/Hopper-v5/ppo.gif" in readme and "media/CartPole-v1/sb3-ppo.gif" in readme
-    assert html.count('src="data:image/png;base64,') == 16 and html.count('src="data:video/mp4;base64,') == 7
+    assert html.count('src="data:image/png;base64,') == 16 and html.count('src="data:video/mp4;base64,') == 9
+    # The external agent: its program's files kept apart, its policy played by ppo-bench, what was run recorded.
+    for seed in (0, 1):
+        run = json.loads((workdir / f"results/runs/CartPole-v1/minimal-ppo/seed{seed}/run.json").read_text())
+        outside = run["outside"]
+        assert outside["kind"] == "command" and outside["exit_status"] == 0 and outside["evaluated_by_ppo_bench"]
+        assert f"--seed {seed} --total-timesteps 4096" in outside["command"] and run["final_eval"]["episodes"] == 3
+        assert set(outside["files"]) == {"episodes.csv", "policy.onnx", "versions.json"}
+        assert (workdir / f"results/outside/CartPole-v1/minimal-ppo/seed{seed}/policy.onnx").exists()
+    assert "media/CartPole-v1/minimal-ppo.gif" in readme and "Minimal PPO (external)" in readme
     assert "## Across environments" in readme and "## Implementations compared" in readme
     # The tuning study ran with its two workers, and its best trial trained as a variant on the config's seeds.
     study = workdir / "results/tuning/cartpole-study"

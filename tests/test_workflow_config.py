@@ -167,7 +167,11 @@ def test_a_variant_resolves_on_its_base_with_its_settings_then_the_envs():
     expected = ("--agent=ppo", "--variant=ppo-lr", "--set=learning_rate=0.001", "--set=n_epochs=3")
     assert all(e in args for e in expected) and "label" not in args, args
     # The label is shown, not trained: it goes to the summary.
-    display = """--display='{"ppo-lr": {"colour": "#8172b3", "label": "PPO, lr 1e-3"}}'"""
+    # (with the smoke config's external agent, which takes the palette's colour after the variants')
+    display = (
+        """--display='{"minimal-ppo": {"colour": "#937860", "label": "Minimal PPO (external)"}, """
+        """"ppo-lr": {"colour": "#8172b3", "label": "PPO, lr 1e-3"}}'"""
+    )
     assert display_arguments(config, "CartPole-v1") == display
     assert variants(config)["ppo-lr"].colour.startswith("#")
 

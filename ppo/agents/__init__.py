@@ -186,6 +186,31 @@ AGENTS: dict[str, Agent] = {
 }
 
 
+# An external program (config `agents:` entries with a `command:`, ppo/outside): not a registered agent, so no
+# `--agent` choice, but the record the workflow and the report read for its runs. It is trained by its own command
+# (the workflow's train_external rule) and its actor plays the ONNX policy the program left.
+EXTERNAL = Agent(
+    name="external",
+    label="External program",
+    colour="#937860",
+    description="a program of the user's own, run by its command (docs/bring-your-own.md)",
+    trainer="ppo.outside.runner:not_a_trainer",
+    actor="ppo.outside.onnx_policy:saved_evaluation_policy",
+    model_file=None,
+    resumable=False,
+    steps_per_second=300,  # unknown programs: a cluster runtime assumes a slow one (a config entry's runtime overrides)
+    pixel_steps_per_second=50,
+    presets=presets.RANDOM,  # only the budget applies; the program keeps its own settings
+)
+
+
+def player(run: dict[str, Any]) -> Agent:
+    """The agent whose actor plays a finished run's policy (rollout videos, `evaluate`): a variant's base, our own
+    agents themselves, and the ONNX player for a run from outside (an external command's, imported logs')."""
+    name = (run.get("variant") or {}).get("base", run["agent"])
+    return AGENTS[name] if name in AGENTS else EXTERNAL
+
+
 def get_agent(name: str) -> Agent:
     try:
         return AGENTS[name]

@@ -20,7 +20,7 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
-from ppo.agents import get_agent
+from ppo.agents import Agent, player
 from ppo.envs import EVAL_SEED_BASE, env_info, make_env
 from ppo.run.atomic import atomic_path, write_json
 from ppo.run.directory import read_run_json
@@ -82,9 +82,9 @@ def video_frame(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, pad) if any(after for _, after in pad) else frame
 
 
-def agent_policy(env_id: str, agent: str, run_dir: str | Path, seed: int) -> PolicyFn:
+def agent_policy(env_id: str, agent: Agent, run_dir: str | Path, seed: int) -> PolicyFn:
     """The evaluation policy of a finished run (uniform random actions for the random agent)."""
-    return get_agent(agent).evaluation_policy(run_dir, env_info(env_id), seed)
+    return agent.evaluation_policy(run_dir, env_info(env_id), seed)
 
 
 def write_mp4(path: str | Path, recording: Recording) -> None:
@@ -116,17 +116,17 @@ def write_gif(path: str | Path, recording: Recording, max_bytes: int) -> tuple[f
 def write_rollout(env_id: str, agent: str, run_dirs: list[str | Path], out_dir: str | Path, max_gif_mb: float) -> dict:
     """Record the median seed's agent (ranked by final evaluation mean) as {agent}.mp4, {agent}.gif and
     {agent}.json (the caption's facts) in out_dir."""
-    finals, bases = {}, set()
+    finals, bases = {}, {}
     for run_dir in map(Path, run_dirs):
         run = read_run_json(run_dir)
-        bases.add((run.get("variant") or {}).get("base", agent))  # a config variant is played by its base agent
+        bases[player(run).name] = player(run)  # a variant is played by its base agent, a run from outside by the ONNX player
         if (run["env"], run["agent"]) != (env_id, agent):
             raise ValueError(f"{run_dir} holds a run of {run['agent']} on {run['env']}, not {agent} on {env_id}")
         finals[run_dir] = (run["final_eval"]["mean_return"], run["seed"])
     ranked = sorted(finals, key=lambda d: finals[d])
     run_dir = ranked[(len(ranked) - 1) // 2]
     seed = finals[run_dir][1]
-    recording = record_episode(env_id, agent_policy(env_id, bases.pop(), run_dir, seed))
+    recording = record_episode(env_id, agent_policy(env_id, bases.popitem()[1], run_dir, seed))
     out = Path(out_dir)
     write_mp4(out / f"{agent}.mp4", recording)
     scale, step = write_gif(out / f"{agent}.gif", recording, int(max_gif_mb * 2**20))

@@ -8,6 +8,8 @@ from snakemake.utils import validate
 
 from ppo.config import ConfigError
 from ppo.agents import AGENTS as REGISTRY
+from ppo.agents import EXTERNAL
+from ppo.outside.agents import PROGRAM_DIR
 from ppo.analysis import COMPARE_FIGURES, COMPARE_TABLES
 from ppo.analysis import FIGURE_NAMES as FIGURES
 from ppo.workflow_config import (
@@ -15,6 +17,8 @@ from ppo.workflow_config import (
     check_config,
     display_arguments,
     coerce_command_line,
+    external_agents,
+    external_arguments,
     env_agents,
     hyperparameters,
     ladder_envs,
@@ -55,10 +59,19 @@ LADDER_ENVS = ladder_envs(config)
 SWEEPS = list(config.get("sweeps", {}))
 # Tuning studies (config `tuning:`): name -> settings; each study's tuned variant is named after it.
 STUDIES = tuning_studies(config)
-# Registered agents and the config's variants (each trained by its base, a registered agent).
-BASES = {name: name for name in REGISTRY} | {
-    name: v.base for name, v in variants(config).items()
-}
+# Registered agents and the config's variants (each trained by its base, a registered agent); external agents
+# (trained by their own command; ppo/outside) have the registry's EXTERNAL record.
+EXTERNALS = external_agents(config)
+BASES = (
+    {name: name for name in REGISTRY}
+    | {name: v.base for name, v in variants(config).items()}
+    | {name: EXTERNAL.name for name in EXTERNALS}
+)
+
+
+def registered(agent):
+    """The registry's record of the agent that trains `agent` (EXTERNAL for an external one)."""
+    return EXTERNAL if agent in EXTERNALS else REGISTRY[BASES[agent]]
 
 
 wildcard_constraints:
@@ -71,18 +84,31 @@ wildcard_constraints:
 
 # Three train rules, one per kind of model file an agent leaves (the registry says which).
 def _agents_leaving(model_file):
-    names = [n for n, base in BASES.items() if REGISTRY[base].model_file == model_file]
+    names = [
+        n
+        for n, base in BASES.items()
+        if n not in EXTERNALS and REGISTRY[base].model_file == model_file
+    ]
     return "|".join(re.escape(n) for n in names) or "(?!)"  # (?!) matches nothing
 
 
 NO_MODEL_AGENTS = _agents_leaving(None)
 TORCH_MODEL_AGENTS = _agents_leaving("model.pt")
+# External agents, by whether their program leaves a policy that ppo-bench plays (policy.onnx in the run directory).
+EVALUATED_EXTERNALS = (
+    "|".join(re.escape(n) for n, a in EXTERNALS.items() if a.evaluated) or "(?!)"
+)
+UNEVALUATED_EXTERNALS = (
+    "|".join(re.escape(n) for n, a in EXTERNALS.items() if not a.evaluated) or "(?!)"
+)
 SB3_MODEL_AGENTS = _agents_leaving("model.zip")
 
 
 def run_files(env, agent, seed):
     names = ["episodes.csv", "evals.csv", "run.json"]
-    names += REGISTRY[BASES[agent]].actor_files
+    names += registered(agent).actor_files
+    if agent in EXTERNALS and EXTERNALS[agent].evaluated:
+        names.append("policy.onnx")
     return [
         f"{RUN_DIR.format(env=env, agent=agent, seed=seed)}/{name}" for name in names
     ]
@@ -115,6 +141,15 @@ def get_summary_dirs(wildcards, input):
 
 def get_train_arguments(wildcards):
     return train_arguments(config, wildcards.env, wildcards.agent)
+
+
+def get_external_arguments(wildcards):
+    return external_arguments(config, wildcards.env, wildcards.agent)
+
+
+def get_program_dir(wildcards):
+    """{run_dir} of an external agent's command: the program's own directory, beside the run directories."""
+    return PROGRAM_DIR.format(**wildcards)
 
 
 def get_train_inputs(wildcards):
@@ -165,14 +200,17 @@ def get_study_base(wildcards):
 def train_runtime_minutes(wildcards):
     """SLURM runtime of a training job: its step budget at the registry's conservative speed, plus 5
     minutes of headroom."""
+    external = EXTERNALS.get(wildcards.agent)
+    if external is not None and external.runtime is not None:
+        return external.runtime
     steps = hyperparameters(config, wildcards.env, wildcards.agent)["total_timesteps"]
-    speed = REGISTRY[BASES[wildcards.agent]].cluster_speed(wildcards.env)
+    speed = registered(wildcards.agent).cluster_speed(wildcards.env)
     return 5 + math.ceil(steps / speed / 60)
 
 
 def agent_conda_env(wildcards):
     """The software environment of a job that loads the agent's model: the peers' one for SB3's."""
-    if REGISTRY[BASES[wildcards.agent]].requires is not None:
+    if registered(wildcards.agent).requires is not None:
         return "../envs/peers.yaml"
     return "../../environment.yml"
 
@@ -182,7 +220,12 @@ def get_rollout_models(wildcards):
     return [
         f"{RUN_DIR.format(env=wildcards.env, agent=wildcards.agent, seed=seed)}/{name}"
         for seed in SEEDS
-        for name in REGISTRY[BASES[wildcards.agent]].actor_files
+        for name in registered(wildcards.agent).actor_files
+    ] + [
+        # An external agent's actor plays the ONNX policy its program left, copied into the run directory.
+        f"{RUN_DIR.format(env=wildcards.env, agent=wildcards.agent, seed=seed)}/policy.onnx"
+        for seed in SEEDS
+        if wildcards.agent in EXTERNALS
     ]
 
 

@@ -49,3 +49,40 @@ use rule train as train_sb3 with:
         agent=SB3_MODEL_AGENTS,
     conda:
         "../envs/peers.yaml"
+
+
+# An external agent (config `agents:` entry with a `command:`; docs/bring-your-own.md): its program trains in a
+# directory of its own, then ppo-bench reads its episodes and plays its ONNX policy (python -m ppo run-external).
+rule train_external:
+    output:
+        episodes=f"{RUN_DIR}/episodes.csv",
+        evals=f"{RUN_DIR}/evals.csv",
+        run=f"{RUN_DIR}/run.json",
+        policy=f"{RUN_DIR}/policy.onnx",
+    log:
+        "logs/train/{env}/{agent}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{env}/{agent}/seed{seed}.tsv"
+    wildcard_constraints:
+        agent=EVALUATED_EXTERNALS,
+    threads: lambda wildcards: EXTERNALS[wildcards.agent].threads
+    resources:
+        mem_mb=lambda wildcards: EXTERNALS[wildcards.agent].mem_mb,
+        runtime=train_runtime_minutes,
+    params:
+        args=get_external_arguments,
+        program_dir=get_program_dir,
+        out=subpath(output.run, parent=True),
+    shell:
+        "python -m ppo run-external --env {wildcards.env} --seed {wildcards.seed} --out {params.out} "
+        "--program-dir {params.program_dir} {params.args} > {log} 2>&1"
+
+
+# The same for a program that leaves no policy: its training curve only, marked "not evaluated by ppo-bench".
+use rule train_external as train_external_unevaluated with:
+    output:
+        episodes=f"{RUN_DIR}/episodes.csv",
+        evals=f"{RUN_DIR}/evals.csv",
+        run=f"{RUN_DIR}/run.json",
+    wildcard_constraints:
+        agent=UNEVALUATED_EXTERNALS,
