@@ -394,11 +394,36 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _awaits_running_trials(study: optuna.Study, trials: int) -> bool:
+    """With a heartbeat (RDB storages): when the finished and running trials make the study's total and none is
+    queued, wait a few seconds and say so, rather than leave: a running trial's worker may be dead, and its retry
+    needs a worker. (A journal has no heartbeat: the killed worker's restart queues its trial again.)"""
+    from ppo.tuning.storage import heartbeat_interval
+
+    interval = heartbeat_interval(study)
+    if interval is None:
+        return False
+    trials_now = study.get_trials(deepcopy=False)
+    if any(t.state.name == "WAITING" for t in trials_now):
+        return False
+    # A trial killed before it named its worker may have no heartbeat to go stale: not worth waiting for.
+    running = [
+        t for t in trials_now if t.state.name == "RUNNING" and ("worker" in t.user_attrs or _age_seconds(t) < ORPHAN_SECONDS)
+    ]
+    finished = sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials_now)
+    if not running or finished + len(running) < trials:
+        return False
+    time.sleep(min(interval, 5))
+    return True
+
+
 def run_worker(settings: StudySettings, worker: int = 0, log: Callable[[str], None] = print) -> list[int]:
     """Run trials until the study holds settings.trials finished trials; returns the numbers of the trials this
     worker finished. Safe to run in several processes at once on one storage, and to rerun after a kill."""
     import optuna
     from optuna.trial import TrialState
+
+    from ppo.tuning.storage import fail_stale_trials, start_heartbeat
 
     check_workers(settings.storage, worker + 1, f"study {settings.name!r}", f"worker {worker} (a second worker at least)")
     study = open_study(settings, worker)
@@ -410,9 +435,14 @@ def run_worker(settings: StudySettings, worker: int = 0, log: Callable[[str], No
         study.enqueue_trial(point, user_attrs={"base_point": True}, skip_if_exists=False)
     done = []
     while True:
+        for number in fail_stale_trials(study):  # RDB storages: a dead worker's trial, failed and queued again
+            log(f"trial {number}: its worker stopped sending heartbeats: failed, and queued again")
         if len(_finished(study)) >= settings.trials:
             break
+        if _awaits_running_trials(study, settings.trials):
+            continue
         trial = study.ask()
+        start_heartbeat(study, trial)
         for key, value in _worker_id(worker).items():
             trial.set_user_attr(key, value)
         # Several workers can ask at once: of the trials numbered below this one, the first `trials` that are
