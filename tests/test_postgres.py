@@ -139,6 +139,12 @@ def test_a_heartbeat_setting_that_cannot_work_is_refused_in_one_line(monkeypatch
     assert heartbeat_settings() == (1, 6)
 
 
+def test_a_database_url_whose_driver_is_missing_is_refused_in_one_line_before_any_job():
+    with pytest.raises(ConfigError, match=r"its driver is not installed \(No module named 'pg8000'\)"):
+        check_storage("postgresql+pg8000://optuna@dbhost:5433/optuna")
+    check_storage("postgresql+psycopg2://optuna@dbhost:5433/optuna")  # the pinned driver: no connection needed
+
+
 def test_workers_started_at_once_on_an_empty_database_all_open_it(postgres_url):
     # Optuna creates its tables when a storage opens (SQLAlchemy checks, then creates): workers that start at the
     # same moment race, and without a retry the losers fail ("duplicate key value violates unique constraint").

@@ -68,9 +68,16 @@ def check_storage(spec: str) -> None:
                 f"({', '.join(s + '://' for s in RDB_SCHEMES)})"
             )
         try:
-            make_url(spec).get_dialect()
+            dialect = make_url(spec).get_dialect()
         except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as err:
             raise ConfigError(f"storage {spec!r} is not usable: {str(err).splitlines()[0]}") from None
+        try:  # the driver itself: SQLAlchemy imports it only when the first connection is made
+            dialect.import_dbapi()
+        except ImportError as err:
+            raise ConfigError(
+                f"storage {spec!r}: its driver is not installed ({err}); for PostgreSQL, `pip install -e '.[postgres]'` "
+                "installs psycopg2 (postgresql+psycopg2://)"
+            ) from None
         heartbeat_settings()
         return
     path = Path(spec)
