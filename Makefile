@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: help venv system-deps test test-slurm test-fast lint benchmark rerun benchmark-speed report publish dashboard lock clean clean-cache
+.PHONY: help venv zoo-venv peers system-deps test test-slurm test-fast lint benchmark rerun benchmark-speed report publish dashboard lock clean clean-cache
 # Jobs call `python -m ppo`: put the venv first on PATH for Snakemake and its jobs.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SDL_VIDEODRIVER ?= dummy
@@ -55,6 +55,9 @@ test-slurm: $(SLURM_STAMP)  ## the tiny workflow on a real single-node SLURM clu
 test-fast: $(STAMP)  ## the tests not marked slow, while editing
 	$(BIN)/python -m pytest -m "not slow"
 
+peers: $(STAMP) $(ZOO_STAMP)  ## config/peers.yaml: ppo-bench's PPO, SB3's and rl-zoo3's own trainer side by side
+	$(BIN)/snakemake --cores $(CORES) --configfile config/peers.yaml
+
 benchmark: $(STAMP)  ## the full default benchmark, report included (CORES=2)
 	$(BIN)/snakemake --cores $(CORES)
 
@@ -73,6 +76,18 @@ publish: report  ## public/: a static site (index.html at its root) and public/r
 	rm -rf public && mkdir -p public
 	cp -r report/index.html report/README.md report/figures report/media report/envs public/
 	$(BIN)/snakemake --report public/report.zip
+
+# rl-baselines3-zoo's own trainer (an external agent of config/peers.yaml, examples/rl_zoo3/train.sh) in an
+# environment of its own, as a user's program would have: its requirements need not fit ppo-bench's pins.
+ZOO_VENV := .venv-zoo
+ZOO_STAMP := $(ZOO_VENV)/.installed
+$(ZOO_STAMP): examples/rl_zoo3/requirements.lock
+	test -x $(ZOO_VENV)/bin/python || $(PYTHON) -m venv $(ZOO_VENV)
+	$(ZOO_VENV)/bin/pip install --quiet torch==2.13.0
+	$(ZOO_VENV)/bin/pip install --quiet -r examples/rl_zoo3/requirements.lock
+	touch $@
+
+zoo-venv: $(ZOO_STAMP)  ## .venv-zoo: rl-zoo3 2.9.2 for the zoo-cli agent of config/peers.yaml
 
 DASHBOARD_STAMP := $(VENV)/.installed-dashboard
 $(DASHBOARD_STAMP): $(STAMP)
