@@ -1,0 +1,211 @@
+"""The config's `comparisons:` entries: their settings, their wave seeds, and the check that refuses an entry the
+workflow could not run or the test could not decide.
+
+A comparison entry is a family: its first agent against each other one, on one env, at family-wise level `alpha`,
+with `wave` new seeds per agent after each test and at most `waves` waves (AdaStop's n and K).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ppo.config import ConfigError
+
+# Wave seeds of comparison i (in config order) start at SEED_BASE + SEED_STRIDE * i unless the entry sets seed_base:
+# far above the config's usual seeds (0..99) and the tuning studies' default seeds (1000, 1001), and room for
+# wave x waves <= SEED_STRIDE seeds per comparison, so entries never share a run by accident.
+SEED_BASE = 10_000
+SEED_STRIDE = 1_000
+DEFAULT_B = 10_000  # adastop's default number of random permutations
+MAX_SEED = 2**32 - 1
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+KEYS = ("env", "agents", "alpha", "wave", "waves", "seed_base", "B", "label", "name", "test_seed")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One `comparisons:` entry, resolved: defaults filled in, its name (a directory) and its seeds known."""
+
+    name: str
+    env: str
+    agents: tuple[str, ...]  # the first against each other one
+    alpha: float
+    wave: int  # seeds per wave and agent (AdaStop's n)
+    waves: int  # the most waves (AdaStop's K)
+    seed_base: int
+    B: int = DEFAULT_B
+    test_seed: int = 0  # the permutation test's generator: a replay gives the same decisions
+    label: str | None = None
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(self.agents[0], other) for other in self.agents[1:]]
+
+    @property
+    def runs_max(self) -> int:
+        """The most runs of one agent: wave x waves."""
+        return self.wave * self.waves
+
+    def seeds(self, wave: int) -> list[int]:
+        """The seeds of wave `wave` (1-based), the same for every agent: consecutive, disjoint between waves."""
+        if not 1 <= wave <= self.waves:
+            raise ConfigError(f"comparison {self.name}: wave {wave} does not exist; allowed: 1 .. {self.waves}")
+        start = self.seed_base + (wave - 1) * self.wave
+        return list(range(start, start + self.wave))
+
+    @property
+    def all_seeds(self) -> list[int]:
+        return list(range(self.seed_base, self.seed_base + self.runs_max))
+
+    def wave_of(self, seed: int) -> int | None:
+        """The wave a seed belongs to, or None if it is not one of this comparison's."""
+        offset = seed - self.seed_base
+        return offset // self.wave + 1 if 0 <= offset < self.runs_max else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "env": self.env,
+            "agents": list(self.agents),
+            "alpha": self.alpha,
+            "wave": self.wave,
+            "waves": self.waves,
+            "seed_base": self.seed_base,
+            "B": self.B,
+            "test_seed": self.test_seed,
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> Comparison:
+        return cls(**{**spec, "agents": tuple(spec["agents"])})
+
+
+def default_name(env: str, agents: Iterable[str]) -> str:
+    first, *others = agents
+    return f"{env}_{first}_vs_{'_'.join(others)}"
+
+
+def comparisons(config: Mapping[str, Any]) -> list[Comparison]:
+    """The config's comparisons, in order, with defaults: name `<env>_<first>_vs_<others>`, seed_base
+    SEED_BASE + SEED_STRIDE * index, B = 10000, test_seed 0."""
+    out = []
+    for i, entry in enumerate(config.get("comparisons") or []):
+        out.append(
+            Comparison(
+                name=str(entry.get("name") or default_name(entry["env"], entry["agents"])),
+                env=entry["env"],
+                agents=tuple(entry["agents"]),
+                alpha=float(entry["alpha"]),
+                wave=int(entry["wave"]),
+                waves=int(entry["waves"]),
+                seed_base=int(entry.get("seed_base", SEED_BASE + SEED_STRIDE * i)),
+                B=int(entry.get("B", DEFAULT_B)),
+                test_seed=int(entry.get("test_seed", 0)),
+                label=entry.get("label"),
+            )
+        )
+    return out
+
+
+def permutations_at(wave: int, interim: int, B: int) -> int:
+    """How many permutations adastop 0.1.3 counts at interim `interim` (0-based) of waves of `wave` runs per agent
+    (its `normalization`): every split of the runs while there are fewer than B, else as many as the last
+    interim that enumerated them all (B at the first interim)."""
+    splits = math.comb(2 * wave, wave)
+    if interim == 0:
+        return splits if B > splits else B
+    if B > splits ** (interim + 1):
+        return splits ** (interim + 1)
+    return splits ** math.floor(math.log(B) / math.log(splits))
+
+
+def can_decide(wave: int, waves: int, alpha: float, B: int = DEFAULT_B) -> bool:
+    """Whether some interim can reject at family-wise level alpha. Interim k may spend alpha (k+1) / K; the
+    smallest tail it can put beyond its boundary is 2 / N_k (a two-sided statistic: a split and its mirror image
+    tie), so the test can decide iff 2 / N_k <= alpha (k+1) / K for some k, that is at the last interim (N_k grows
+    with k). With C(2 wave, wave) >= B, adastop counts later interims against one permutation and never rejects."""
+    if waves > 1 and math.comb(2 * wave, wave) >= B:
+        return False
+    return 2 / permutations_at(wave, waves - 1, B) <= alpha
+
+
+def _smallest(values: Iterable[int], ok: Callable[[int], bool]) -> int | None:
+    return next((v for v in values if ok(v)), None)
+
+
+def room_error(comparison: Comparison, where: str) -> str | None:
+    """One line if `wave` x `waves` leaves the test no room to decide at alpha, naming the smallest settings
+    that would; else None."""
+    c = comparison
+    if c.waves > 1 and math.comb(2 * c.wave, c.wave) >= c.B:
+        splits = math.comb(2 * c.wave, c.wave)
+        return (
+            f"{where}: wave={c.wave} has C({2 * c.wave},{c.wave})={splits} splits, at least B={c.B}: adastop 0.1.3 then "
+            f"counts the later interims against one permutation and cannot decide there; allowed: a smaller wave, "
+            f"or B > {splits}"
+        )
+    if can_decide(c.wave, c.waves, c.alpha, c.B):
+        return None
+    n = permutations_at(c.wave, c.waves - 1, c.B)
+    min_wave = _smallest(range(c.wave + 1, 50), lambda w: can_decide(w, c.waves, c.alpha, c.B))
+    min_waves = _smallest(range(c.waves + 1, 100), lambda k: can_decide(c.wave, k, c.alpha, c.B))
+    options = [f"wave >= {min_wave} with waves={c.waves}" if min_wave else None]
+    options.append(f"waves >= {min_waves} with wave={c.wave}" if min_waves else None)
+    return (
+        f"{where}: wave={c.wave} x waves={c.waves} leaves the test no room to decide at alpha={c.alpha}: the smallest "
+        f"p-value it can reach is 2/{n} = {2 / n:.3g} > {c.alpha}; allowed: "
+        + (" or ".join(o for o in options if o) or "a larger alpha")
+    )
+
+
+def check_comparisons(
+    config: Mapping[str, Any],
+    agents_on: Callable[[str], list[str]],
+    reserved_seeds: Mapping[str, Iterable[int]] | None = None,
+) -> None:
+    """Raise ConfigError (one line, naming the entry, the value and what is allowed) for a comparison that names an
+    env not in `envs`, an agent that does not run on its env (`agents_on(env)`: registered agents, variants and
+    other config agents trained there), two entries of one name, seeds that overlap the config's `seeds`, another
+    comparison's or `reserved_seeds` (name -> seeds, e.g. the tuning studies'), or settings that leave the test no
+    room to decide. The schema has checked the types and ranges."""
+    taken: dict[int, str] = {seed: "seeds" for seed in config.get("seeds") or []}
+    for name, seeds in (reserved_seeds or {}).items():
+        taken.update({seed: name for seed in seeds})
+    names: set[str] = set()
+    for i, c in enumerate(comparisons(config)):
+        where = f"comparisons[{i}]"
+        unknown = sorted(set((config.get("comparisons") or [])[i]) - set(KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(KEYS)}")
+        if c.env not in config["envs"]:
+            raise ConfigError(f"{where}.env={c.env!r} is not in envs; allowed: {', '.join(config['envs'])}")
+        trained = agents_on(c.env)
+        for agent in c.agents:
+            if agent not in trained:
+                raise ConfigError(f"{where}.agents: {agent!r} does not run on {c.env}; allowed: {', '.join(trained)}")
+        if len(set(c.agents)) < len(c.agents) or len(c.agents) < 2:
+            raise ConfigError(f"{where}.agents={list(c.agents)}: allowed: two or more distinct agents")
+        if not NAME.match(c.name):
+            raise ConfigError(f"{where}.name={c.name!r} is not safe in paths; allowed: letters, digits, '.', '_', '-'")
+        if c.name in names:
+            raise ConfigError(f"{where}: the name {c.name!r} is already another comparison's; allowed: a `name:` of its own")
+        names.add(c.name)
+        if not 0 < c.alpha < 1:
+            raise ConfigError(f"{where}.alpha={c.alpha}: allowed: 0 < alpha < 1")
+        if c.seed_base < 0 or c.seed_base + c.runs_max - 1 > MAX_SEED:
+            raise ConfigError(f"{where}.seed_base={c.seed_base}: its seeds leave 0 .. {MAX_SEED}")
+        clash = next((seed for seed in c.all_seeds if seed in taken), None)
+        if clash is not None:
+            raise ConfigError(
+                f"{where}: wave seed {clash} (seed_base {c.seed_base} + wave x waves = {c.runs_max} seeds) is already "
+                f"taken by {taken[clash]}; allowed: a seed_base whose {c.runs_max} seeds are no other's"
+            )
+        taken.update({seed: f"comparisons[{i}]" for seed in c.all_seeds})
+        error = room_error(c, where)
+        if error:
+            raise ConfigError(error)
