@@ -19,6 +19,7 @@ import jsonschema
 import yaml
 
 from ppo.agents import AGENTS, get_agent, resolve
+from ppo.comparisons import check_comparisons
 from ppo.config import ConfigError, check_known_keys
 from ppo.envs import EnvError, env_info, resolve_env_id
 from ppo.outside.agents import ExternalAgent, external_agent, is_external
@@ -254,6 +255,9 @@ def check_config(config: dict[str, Any]) -> None:
             f"rollouts.agents: {', '.join(missing)} not run on any env (agents: {sorted(used)}); allowed: agents that run"
         )
     check_tuning(config)
+    # Comparisons in waves: their agents must train on their env, their seeds stay clear of the tuning seeds.
+    tuning_seeds = {f"tuning.studies.{name}.seeds": study_settings(config, name).seeds for name in tuning_studies(config)}
+    check_comparisons(config, lambda env: env_agents(config, env), tuning_seeds)
 
 
 def env_agents(config: dict[str, Any], env: str) -> list[str]:
