@@ -15,6 +15,7 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/tune.smk"
+include: "workflow/rules/compare_waves.smk"
 include: "workflow/rules/summarize.smk"
 include: "workflow/rules/report.smk"
 

@@ -263,6 +263,10 @@ def get_report_inputs(envs, compare=False):
         inputs["sweep_figures"] = [
             f"report/figures/sweeps/{name}.png" for name in SWEEPS
         ]
+        # Comparisons in waves (compare_waves.smk): their decisions, when the config has any.
+        inputs["comparisons"] = (
+            ["results/comparisons/decisions.json"] if config.get("comparisons") else []
+        )
     return inputs
 
 
@@ -274,7 +278,12 @@ def summary_files(envs):
 
 def get_report_extras(wildcards, input):
     """The report's --compare, --ladder and --sweeps options, for the sections this config has."""
-    extras = {"compare": input.compare, "ladder": input.ladder, "sweeps": input.sweeps}
+    extras = {
+        "compare": input.compare,
+        "ladder": input.ladder,
+        "sweeps": input.sweeps,
+        "comparisons": input.comparisons,
+    }
     options = [
         f"--{name} {parent_dirs(files)[0]}" for name, files in extras.items() if files
     ]
