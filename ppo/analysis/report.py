@@ -23,6 +23,7 @@ from markdown_it import MarkdownIt
 
 from ppo.analysis.references import references_for
 from ppo.analysis.styles import AgentStyle, from_json, merged
+from ppo.analysis.waves import comparison_rows
 from ppo.envs import evaluation_policy_of
 from ppo.run.atomic import write_text
 
@@ -338,6 +339,10 @@ def build_context(
         "ladder": _ladder(extras.get("ladder"), styles),
         "sweeps": _sweeps(extras.get("sweeps"), styles),
         "tuning": _tuning(extras.get("tuning"), [env["id"] for env in envs]),
+        # Comparisons in waves (ppo.analysis.waves): decisions beside the IQMs and P(improvement) of their runs.
+        "comparisons": comparison_rows(
+            extras.get("comparisons"), styles, config["statistics"]["bootstrap_samples"], config["statistics"]["random_state"]
+        ),
         "article_comparison": _article_comparison(all_tables),
         "provenance": {
             "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
