@@ -145,6 +145,7 @@ def test_a_database_url_whose_driver_is_missing_is_refused_in_one_line_before_an
     check_storage("postgresql+psycopg2://optuna@dbhost:5433/optuna")  # the pinned driver: no connection needed
 
 
+@pytest.mark.slow
 def test_workers_started_at_once_on_an_empty_database_all_open_it(postgres_url):
     # Optuna creates its tables when a storage opens (SQLAlchemy checks, then creates): workers that start at the
     # same moment race, and without a retry the losers fail ("duplicate key value violates unique constraint").
