@@ -36,7 +36,10 @@ def style_of_run(run: dict[str, Any]) -> AgentStyle:
     base = variant.get("base", "?")
     description = f"a variant of {base} defined in the config"
     if outside:  # a run from outside (ppo.outside) says where it came from and whether ppo-bench evaluated it
-        origin = f"imported from {outside.get('source')}" if outside.get("kind") == "imported" else "run by its own command"
+        if outside.get("kind") == "command":  # the template: the same for every seed (run.json has each one as run)
+            origin = f"a program of its own, run by its command `{outside.get('template', outside.get('command'))}`"
+        else:
+            origin = f"imported from {outside.get('source')}"
         if variant:  # an imported ppo-bench run under a new name (an older version of the code)
             origin = f"{base} at commit {str(run.get('git_commit'))[:7]}, {origin}"
         evaluated = outside.get("evaluated_by_ppo_bench")

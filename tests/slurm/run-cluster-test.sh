@@ -6,7 +6,8 @@
 #   2. writes a minimal slurm.conf (this host the only node, one partition, no accounting database,
 #      proctrack/linuxproc and task/none so no cgroups are needed) into a temporary directory;
 #   3. starts munged, slurmctld and slurmd, and waits for the node to be idle;
-#   4. runs `snakemake --profile workflow/profiles/slurm` on config/smoke.yaml in a copy of the workflow;
+#   4. runs `snakemake --profile workflow/profiles/slurm` on config/smoke.yaml plus one comparison in waves, in a
+#      copy of the workflow;
 #   5. checks that every job went through the scheduler (one SLURM log per job, and the job ids in
 #      slurmctld's log) and that the report is complete;
 #   6. preemption: a longer training job is cancelled through SLURM (scancel) once it has a checkpoint;
@@ -145,7 +146,7 @@ sinfo
 
 WORK=$TMP/workflow
 mkdir -p "$WORK"
-cp -r "$ROOT/Snakefile" "$ROOT/environment.yml" "$ROOT/workflow" "$ROOT/config" "$WORK/"
+cp -r "$ROOT/Snakefile" "$ROOT/environment.yml" "$ROOT/workflow" "$ROOT/config" "$ROOT/examples" "$WORK/"
 cd "$WORK"
 export PATH=$BIN:$PATH SDL_VIDEODRIVER=dummy
 
@@ -180,7 +181,15 @@ run_workflow() {
 }
 
 say "running the tiny workflow through the slurm profile"
-run_workflow "$TMP/log/snakemake.log" --configfile config/smoke.yaml
+# The smoke config plus one comparison in waves (ppo against random on CartPole, 2 waves of 3 seeds: waves of 3
+# cannot decide after the first, so both always run): its training jobs and tests go through SLURM like any job.
+"$PYTHON" - <<'PY'
+import yaml
+config = yaml.safe_load(open("config/smoke.yaml"))
+config["comparisons"] = [{"env": "CartPole-v1", "agents": ["ppo", "random"], "alpha": 0.05, "wave": 3, "waves": 2}]
+yaml.safe_dump(config, open("config/slurm.yaml", "w"))
+PY
+run_workflow "$TMP/log/snakemake.log" --configfile config/slurm.yaml
 
 say "checking that every job went through SLURM"
 "$PYTHON" "$ROOT/tests/slurm/check_slurm_run.py" "$WORK" "$TMP/log/slurmctld.log"
