@@ -157,3 +157,21 @@ def test_a_job_receives_the_entry_and_the_budget():
     spec = json.loads(next(a for a in args if a.startswith("--spec=")).removeprefix("--spec="))
     assert spec["command"].startswith("python examples/minimal_ppo/train.py") and spec["threads"] == 1
     assert "--total-timesteps=4096" in args and "--final-eval-episodes=3" in args
+
+
+def test_the_config_form_of_import_reads_each_seeds_folder_without_running_anything(tmp_path, cartpole_policy):
+    for seed in (0, 1):
+        folder = tmp_path / f"old/CartPole-v1/seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "episodes.csv").write_text(f"episode,step,wall_s,return,length\n0,10,0.1,{10 + seed}.0,10\n")
+    imported = external_agent("mine-v1", {"import": "old/{env}/seed{seed}", "cwd": str(tmp_path)}, "agents.mine-v1")
+    assert imported.command is None and not imported.evaluated  # runs that exist: no policy unless named
+    run = run_external(imported, "CartPole-v1", 1, 90, tmp_path / "out", tmp_path / "unused")
+    assert run["outside"]["kind"] == "imported" and run["training_episodes"] == 1
+    assert run["outside"]["source"].endswith("old/CartPole-v1/seed1") and not (tmp_path / "unused").exists()
+    with pytest.raises(
+        ConfigError, match=r"agents.x.import: placeholder \{run_dir\} is not known; allowed: \{env\}, \{seed\}"
+    ):
+        external_agent("x", {"import": "old/{run_dir}"}, "agents.x")
+    with pytest.raises(ConfigError, match="give either command .* or import .*, not both"):
+        external_agent("x", {"import": "old", "command": "true"}, "agents.x")

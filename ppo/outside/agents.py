@@ -9,6 +9,8 @@ registered trainer.
           episodes: {format: tensorboard}     # how to read its training episodes (ppo.outside.episodes)
           policy: policy.onnx                 # its ONNX policy inside {run_dir}; null: none, not evaluated by ppo-bench
           threads: 1                          # and mem_mb, runtime (minutes) for the job's resources
+      - my-ppo-v1:                            # or runs that already exist, imported per (env, seed): no command
+          import: "../old-results/{env}/seed{seed}"
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from ppo.config import ConfigError
 from ppo.outside.command import check_template
 from ppo.outside.episodes import EpisodesError, EpisodeSource
 
-EXTERNAL_KEYS = ("command", "label", "colour", "episodes", "policy", "threads", "mem_mb", "runtime", "cwd")
+EXTERNAL_KEYS = ("command", "import", "label", "colour", "episodes", "policy", "threads", "mem_mb", "runtime", "cwd")
+SOURCE_PLACEHOLDERS = ("env", "seed")  # what an `import:` path may ask for
 DEFAULT_POLICY = "policy.onnx"
 PROGRAM_DIR = "results/outside/{env}/{agent}/seed{seed}"  # {run_dir}: the program's own files, kept and hashed
 
@@ -29,7 +32,7 @@ PROGRAM_DIR = "results/outside/{env}/{agent}/seed{seed}"  # {run_dir}: the progr
 @dataclass(frozen=True)
 class ExternalAgent:
     name: str
-    command: str
+    command: str | None  # the training command; None for runs imported from `source`
     label: str
     colour: str | None
     episodes: dict[str, Any]  # the episode source's config (EpisodeSource.from_config)
@@ -38,6 +41,7 @@ class ExternalAgent:
     mem_mb: int = 2000
     runtime: int | None = None  # minutes on a cluster; None: from the budget at a conservative speed
     cwd: str = "."  # where the command runs (relative paths in it are relative to this; default the workflow's)
+    source: str | None = None  # `import:`: the folder of an existing run, a path with {env} and {seed}
 
     @property
     def evaluated(self) -> bool:
@@ -50,8 +54,8 @@ class ExternalAgent:
 
 
 def is_external(spec: Any) -> bool:
-    """An `agents:` entry's body declares an external agent when it has a command."""
-    return isinstance(spec, dict) and "command" in spec
+    """An `agents:` entry's body declares an external agent when it has a command (or runs to import)."""
+    return isinstance(spec, dict) and ("command" in spec or "import" in spec)
 
 
 def external_agent(name: str, spec: dict[str, Any], where: str) -> ExternalAgent:
@@ -60,8 +64,14 @@ def external_agent(name: str, spec: dict[str, Any], where: str) -> ExternalAgent
     unknown = sorted(set(spec) - set(EXTERNAL_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed for an external agent: {', '.join(EXTERNAL_KEYS)}")
-    check_template(spec["command"], f"{where}.command")
-    policy = spec.get("policy", DEFAULT_POLICY)
+    if ("command" in spec) == ("import" in spec):
+        raise ConfigError(f"{where}: give either command (a program to run) or import (runs that exist), not both")
+    if "command" in spec:
+        check_template(spec["command"], f"{where}.command")
+    else:
+        check_template(spec["import"], f"{where}.import", allowed=SOURCE_PLACEHOLDERS)
+    # A program is asked for a policy by default; runs that exist are curves only unless the entry names one.
+    policy = spec.get("policy", DEFAULT_POLICY if "command" in spec else None)
     if policy is not None and (not isinstance(policy, str) or not policy or policy.startswith("/") or ".." in policy):
         raise ConfigError(f"{where}.policy={policy!r} is not a path inside {{run_dir}}; allowed: a relative path, or null")
     try:
@@ -77,7 +87,8 @@ def external_agent(name: str, spec: dict[str, Any], where: str) -> ExternalAgent
         raise ConfigError(f"{where}.colour={colour!r} is not allowed; allowed: '#rrggbb'")
     return ExternalAgent(
         name=name,
-        command=spec["command"],
+        command=spec.get("command"),
+        source=spec.get("import"),
         label=str(spec.get("label", name)),
         colour=colour,
         episodes=dict(spec.get("episodes") or {}),

@@ -39,7 +39,7 @@ class CommandFailed(ChildProcessError):
     """The program exited non-zero; the message's first line says so, its last output lines follow."""
 
 
-def check_template(template: str, where: str = "command") -> list[str]:
+def check_template(template: str, where: str = "command", allowed=tuple(PLACEHOLDERS)) -> list[str]:
     """The template's placeholder names, in order; ConfigError (one line) for an unknown name, a positional `{}`,
     a format spec or conversion, or unbalanced braces (write `{{` and `}}` for literal braces)."""
     if not isinstance(template, str) or not template.strip():
@@ -52,10 +52,10 @@ def check_template(template: str, where: str = "command") -> list[str]:
     for _, name, spec, conversion in parsed:
         if name is None:
             continue
-        if name not in PLACEHOLDERS or spec or conversion:
+        if name not in allowed or spec or conversion:
             shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
             raise ConfigError(
-                f"{where}: placeholder {shown} is not known; allowed: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
+                f"{where}: placeholder {shown} is not known; allowed: {', '.join('{' + p + '}' for p in allowed)}"
             )
         names.append(name)
     return names

@@ -41,6 +41,13 @@ def run_external(
     env_id, _ = resolve_env_id(env)
     env_info(env_id)  # an env ppo-bench cannot make is refused before the program runs
     source = EpisodeSource.from_config(agent.episodes)
+    if agent.source is not None:  # runs that exist: imported as they are, nothing run
+        folder = Path(agent.cwd) / agent.source.format(env=env_id, seed=seed)
+        return import_logs(
+            folder, out, env_id, agent.name, seed, episodes=source, label=agent.label, colour=agent.colour,
+            policy=folder / agent.policy if agent.policy is not None else None, find_policy=False,
+            final_episodes=final_episodes, eval_width=eval_width, hyperparameters={"total_timesteps": total_timesteps},
+        )  # fmt: skip
     program = Path(program_dir).resolve()
     cwd = Path(agent.cwd).resolve()
     if not cwd.is_dir():
