@@ -118,6 +118,23 @@ def test_room_to_decide_is_what_adastop_can_decide(wave, waves):
     assert can_decide(wave, waves, 0.05) == decided
 
 
+def test_decide_refuses_a_bad_spec_or_foreign_runs_in_one_line(tmp_path):
+    from ppo.cli import main
+
+    c = comparison(wave=5, waves=2)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(
+        json.dumps({"env": "CartPole-v1", "agent": "a", "seed": 3, "final_eval": {"mean_return": 1}})
+    )
+    assert Comparison.from_dict(c.to_dict()) == c
+    with pytest.raises(ConfigError, match="comparison spec: no 'wave'; allowed: name, env, agents"):
+        Comparison.from_dict({k: v for k, v in c.to_dict().items() if k != "wave"})
+    out = tmp_path / "wave1.json"
+    args = ["decide", "--spec", json.dumps(c.to_dict()), "--wave", "1", "--runs", str(run), "--out", str(out)]
+    assert main(args) == 2 and not out.exists()  # seed 3 is no wave seed of the comparison
+
+
 def cartpole_config(**entry):
     config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
     config["comparisons"] = [

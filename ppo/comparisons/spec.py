@@ -82,6 +82,13 @@ class Comparison:
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> Comparison:
+        """The inverse of to_dict (`ppo decide --spec`); ConfigError in one line for a missing or unknown key."""
+        required = ("name", "env", "agents", "alpha", "wave", "waves", "seed_base")
+        missing = [key for key in required if key not in spec]
+        unknown = sorted(set(spec) - set(cls.__dataclass_fields__))
+        if missing or unknown:
+            what = f"no {missing[0]!r}" if missing else f"unknown key {unknown[0]!r}"
+            raise ConfigError(f"comparison spec: {what}; allowed: {', '.join(cls.__dataclass_fields__)}")
         return cls(**{**spec, "agents": tuple(spec["agents"])})
 
 
