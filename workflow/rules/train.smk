@@ -65,6 +65,9 @@ rule train_external:
         "results/benchmarks/train/{env}/{agent}/seed{seed}.tsv"
     wildcard_constraints:
         agent=EVALUATED_EXTERNALS,
+    # ppo-bench's environment runs the job (the evaluation); the program names its own in its command.
+    conda:
+        "../../environment.yml"
     threads: lambda wildcards: EXTERNALS[wildcards.agent].threads
     resources:
         mem_mb=lambda wildcards: EXTERNALS[wildcards.agent].mem_mb,
