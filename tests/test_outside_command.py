@@ -175,3 +175,10 @@ def test_the_config_form_of_import_reads_each_seeds_folder_without_running_anyth
         external_agent("x", {"import": "old/{run_dir}"}, "agents.x")
     with pytest.raises(ConfigError, match="give either command .* or import .*, not both"):
         external_agent("x", {"import": "old", "command": "true"}, "agents.x")
+
+
+def test_an_entry_goes_to_its_job_and_back_unchanged():
+    """The workflow hands a job the entry with its defaults filled in (to_dict); the job reads it as an entry."""
+    for spec in ({"command": "train {seed}", "label": "Mine"}, {"import": "old/{env}/seed{seed}", "policy": "p.onnx"}):
+        agent = external_agent("mine", spec, "agents.mine")
+        assert external_agent("mine", agent.to_dict(), "agents.mine") == agent

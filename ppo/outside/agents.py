@@ -50,7 +50,8 @@ class ExternalAgent:
 
     def to_dict(self) -> dict[str, Any]:
         """The config entry's body, every default filled in (what a job receives: the workflow's param)."""
-        return {key: value for key, value in self.__dict__.items() if key != "name"}
+        entry = {key: value for key, value in self.__dict__.items() if key not in ("name", "command", "source")}
+        return {**entry, **({"command": self.command} if self.command is not None else {"import": self.source})}
 
 
 def is_external(spec: Any) -> bool:
