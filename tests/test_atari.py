@@ -25,6 +25,7 @@ from ppo.cli import main
 from ppo.envs import EnvError, env_info, make_vec_env, resolve_env_id
 from ppo.envs.pixels import make_atari
 from ppo.run.directory import MODEL_FORMAT
+from ppo.run.log import EvalSettings, Progress, RunLog
 
 ROOT = Path(__file__).resolve().parents[1]
 BREAKOUT = "BreakoutNoFrameskip-v4"
@@ -280,6 +281,22 @@ def test_the_frame_cap_is_read_from_the_registration_and_a_capped_game_is_marked
     assert truncated and not terminated and env.unwrapped.ale.getEpisodeFrameNumber() == 400
     assert info["game_truncated"] is True and info["game_length"] == steps + 2  # + the reset's FIRE steps
     env.close()
+
+
+def test_training_games_cut_by_the_frame_cap_are_marked_in_the_run():
+    """The log reads game_truncated: a run lists the episode numbers of its training games cut by the cap (a
+    stalled game), and a resumed run keeps the list."""
+    log = RunLog(2, None, EvalSettings(every=10**9, episodes=1), Progress(100, "test", enabled=False), whole_games=True)
+    ended = {"_game_score": np.array([True, True]), "game_score": np.array([3.0, 0.0]),
+             "game_length": np.array([50, 27_000]), "game_truncated": np.array([False, True])}  # fmt: skip
+    log.track(np.zeros(2), np.ones(2, bool), np.ones(2, bool), 8, ended)
+    log.track(np.zeros(2), np.ones(2, bool), np.ones(2, bool), 16, {**ended, "game_truncated": np.array([True, False])})
+    assert [row[4] for row in log.result.episodes] == [50, 27_000, 50, 27_000] and log.result.capped_games == [1, 2]
+    resumed = RunLog(2, None, EvalSettings(every=10**9, episodes=1), Progress(100, "t", enabled=False), whole_games=True)
+    resumed.load_state_dict(log.state_dict())
+    assert resumed.result.capped_games == [1, 2]
+    other = RunLog(2, None, EvalSettings(every=10**9, episodes=1), Progress(100, "test", enabled=False))
+    assert other.result.capped_games is None  # not a game: nothing is claimed either way
 
 
 # --- storage and network ---------------------------------------------------------------------------------------

@@ -83,6 +83,8 @@ def write_run(out_dir: str | Path, result: RunResult, meta: dict[str, Any]) -> d
         "training_episodes": len(result.episodes),
         # Env steps at which the run resumed from a checkpoint (the episodes running then were dropped).
         "resumed_at_steps": result.resumed_at,
+        # Atari: the training games (episode numbers in episodes.csv) cut by the frame cap; null for other envs.
+        "training_games_capped": result.capped_games,
         "final_eval": summarize_returns(result.final_eval) if result.final_eval is not None else None,
         "last_update": result.last_update,
         "compile": result.compile,

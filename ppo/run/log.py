@@ -48,6 +48,8 @@ class RunResult:
     last_update: dict[str, float] | None = None
     phase_seconds: dict[str, float] | None = None  # train_seconds split by PhaseTimer (PPO only)
     resumed_at: list[int] = field(default_factory=list)  # env steps at which the run resumed from a checkpoint
+    # Whole games (Atari) only: the episode numbers (episodes.csv) of training games cut by the frame cap, None elsewhere.
+    capped_games: list[int] | None = None
     compile: dict[str, Any] | None = None  # whether and why the update was compiled (PPO only: compiled.py)
 
 
@@ -79,7 +81,7 @@ class RunLog:
     rewards."""
 
     def __init__(self, n_envs: int, evaluator: Evaluator, settings: EvalSettings, progress: Progress, whole_games=False):
-        self.result = RunResult()
+        self.result = RunResult(capped_games=[] if whole_games else None)
         self.whole_games = whole_games
         self.evaluator, self.settings, self.progress = evaluator, settings, progress
         self._returns = np.zeros(n_envs)
@@ -121,6 +123,8 @@ class RunLog:
         if ended.any():
             wall = self.train_seconds()
             for i in np.flatnonzero(ended):
+                if infos["game_truncated"][i]:  # cut by the frame cap (a stalled game), not played to its end
+                    self.result.capped_games.append(len(self.result.episodes))
                 self._log_episode(step, wall, infos["game_score"][i], infos["game_length"][i])
 
     def end_iteration(self, step: int, act: PolicyFn, update: dict[str, float] | None = None) -> None:
@@ -184,6 +188,7 @@ class RunLog:
             "train_seconds": self.train_seconds(),
             "last_eval_mean": self._last_eval_mean,
             "resumed_at": list(r.resumed_at),
+            "capped_games": r.capped_games,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -196,6 +201,7 @@ class RunLog:
         self._next_eval, self._eval_seconds = state["next_eval"], state["eval_seconds"]
         self._last_eval_mean = state["last_eval_mean"]
         r.resumed_at = [*state["resumed_at"], r.total_steps]  # earlier resumes, and this one
+        r.capped_games = state.get("capped_games", r.capped_games)
         self._start = time.perf_counter() - state["train_seconds"] - state["eval_seconds"]
         self._speed_from = (r.total_steps, state["train_seconds"])
         self._returns[:] = 0.0
