@@ -2,8 +2,10 @@
 a program left (ppo/outside/command.py, agents.py, runner.py)."""
 
 import json
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +184,21 @@ def test_an_entry_goes_to_its_job_and_back_unchanged():
     for spec in ({"command": "train {seed}", "label": "Mine"}, {"import": "old/{env}/seed{seed}", "policy": "p.onnx"}):
         agent = external_agent("mine", spec, "agents.mine")
         assert external_agent("mine", agent.to_dict(), "agents.mine") == agent
+
+
+def test_sigterm_stops_the_program_with_its_job(tmp_path):
+    """A preempted external job takes its program down with it: nothing keeps training unseen, nothing is written."""
+    marker = tmp_path / "program.pid"
+    spec = {"command": f"echo $$ > {shlex.quote(str(marker))}; echo started; exec sleep 60"}
+    job = subprocess.Popen(
+        [sys.executable, "-m", "ppo", "run-external", "--env", "CartPole-v1", "--seed", "0", "--agent", "mine",
+         "--spec", json.dumps(spec), "--total-timesteps", "100", "--out", str(tmp_path / "out"),
+         "--program-dir", str(tmp_path / "program")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert job.stdout.readline().strip() == "started"
+    program = int(marker.read_text())
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=30) == 143 and not (tmp_path / "out").exists()
+    with pytest.raises(ProcessLookupError):  # the program (its shell exec'd into sleep) is gone
+        os.kill(program, 0)
