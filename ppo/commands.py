@@ -414,9 +414,13 @@ def cmd_run_external(args: argparse.Namespace) -> int:
     final = run["final_eval"]
     score = f"final return {final['mean_return']:.1f} over {final['episodes']} episodes" if final else "not evaluated"
     outside = run["outside"]
+    origin = (
+        f"the program ran {outside['wall_seconds']:.1f} s ({outside['cpu_seconds']:.1f} CPU s)"
+        if outside["kind"] == "command"
+        else f"imported from {outside['source']}"
+    )
     print(
-        f"{run['agent']} {run['env']} seed {run['seed']}: {run['training_episodes']} episodes, {score}; "
-        f"the program ran {outside['wall_seconds']:.1f} s ({outside['cpu_seconds']:.1f} CPU s)",
+        f"{run['agent']} {run['env']} seed {run['seed']}: {run['training_episodes']} episodes, {score}; {origin}",
         file=sys.stderr,
     )
     return 0

@@ -186,7 +186,7 @@ def test_report_loads_in_a_real_browser(workdir, tmp_path):
     in_page = [link for link in state["links"] if link["href"].startswith("#")]
     assert len(in_page) >= 2 and all(link["works"] for link in state["links"]), state["links"]
     assert len(state["images"]) == 16 and all(i["complete"] and i["width"] > 0 for i in state["images"]), state["images"]
-    assert len(state["videos"]) == 7 and all(v["width"] > 0 and v["error"] is None for v in state["videos"]), state["videos"]
+    assert len(state["videos"]) == 9 and all(v["width"] > 0 and v["error"] is None for v in state["videos"]), state["videos"]
     assert {"Across environments", "Implementations compared"} <= set(state["headings"]), state["headings"]
     assert state["console_errors"] == []
     assert (ROOT / "test-artifacts" / "report.png").stat().st_size > 10_000
@@ -199,7 +199,7 @@ def test_snakemake_report_archive(workdir):
 
     names = zipfile.ZipFile(workdir / "report.zip").namelist()
     assert "report/report.html" in names
-    assert sum(name.endswith(".png") for name in names) == 12 and sum(name.endswith(".mp4") for name in names) == 7
+    assert sum(name.endswith(".png") for name in names) == 12 and sum(name.endswith(".mp4") for name in names) == 9
 
 
 def test_killed_workflow_reruns_to_the_same_logs(workdir):

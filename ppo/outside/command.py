@@ -12,6 +12,7 @@ import collections
 import os
 import resource
 import shlex
+import signal
 import string
 import subprocess
 import sys
@@ -49,9 +50,16 @@ def check_template(template: str, where: str = "command", allowed=tuple(PLACEHOL
         parsed = list(string.Formatter().parse(template))
     except ValueError as err:
         raise ConfigError(f"{where}: {err} in {template!r}; write {{{{ and }}}} for literal braces") from None
-    for _, name, spec, conversion in parsed:
+    quote = None  # the shell's quoting state at the end of the literal text so far: None, "'" or '"'
+    for literal, name, spec, conversion in parsed:
+        quote = _quote_state(literal, quote)
         if name is None:
             continue
+        if quote is not None:  # a quoted value inside the user's quotes would be quoted twice (and break out)
+            raise ConfigError(
+                f"{where}: placeholder {{{name}}} is inside {quote}quotes{quote}; "
+                "write it unquoted: ppo-bench quotes every value"
+            )
         if name not in allowed or spec or conversion:
             shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
             raise ConfigError(
@@ -59,6 +67,21 @@ def check_template(template: str, where: str = "command", allowed=tuple(PLACEHOL
             )
         names.append(name)
     return names
+
+
+def _quote_state(text: str, quote: str | None) -> str | None:
+    """The quoting state after `text`, from `quote` (None: unquoted): POSIX shell rules for ' " and backslash."""
+    escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote is None and char in "'\"":
+            quote = char
+        elif char == quote:
+            quote = None
+    return quote
 
 
 def render(template: str, values: dict[str, Any]) -> str:
@@ -78,12 +101,18 @@ class Finished:
 
 
 def _stop(process: subprocess.Popen, grace_seconds: float = 10.0) -> None:
-    process.terminate()
+    """SIGTERM to the program's whole process group (the shell forks it, and it may fork trainers and env workers
+    of its own); after the grace period (or once the shell is gone), SIGKILL to whatever of the group is left."""
     try:
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=grace_seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def run_command(command: str, cwd: str, threads: int) -> Finished:
@@ -101,6 +130,7 @@ def run_command(command: str, cwd: str, threads: int) -> Finished:
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
+        start_new_session=True,  # its own process group: stopping it reaches every process it started
     ) as process:
         assert process.stdout is not None
         try:
