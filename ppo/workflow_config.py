@@ -258,6 +258,13 @@ def check_config(config: dict[str, Any]) -> None:
     # Comparisons in waves: their agents must train on their env, their seeds stay clear of the tuning seeds.
     tuning_seeds = {f"tuning.studies.{name}.seeds": study_settings(config, name).seeds for name in tuning_studies(config)}
     check_comparisons(config, lambda env: env_agents(config, env), tuning_seeds)
+    for i, comparison in enumerate(config.get("comparisons", [])):
+        unscored = [a for a in comparison["agents"] if a in externals and not externals[a].evaluated]
+        if unscored:
+            raise ConfigError(
+                f"comparisons[{i}].agents: {unscored[0]!r} leaves no policy (agents.{unscored[0]}.policy: null), so its "
+                "runs have no score to compare; allowed: agents evaluated by ppo-bench"
+            )
 
 
 def env_agents(config: dict[str, Any], env: str) -> list[str]:

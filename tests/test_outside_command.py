@@ -221,3 +221,16 @@ def gone(pid: int, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_an_agent_without_a_policy_cannot_be_compared_or_recorded():
+    config = yaml.safe_load((ROOT / "config/smoke.yaml").read_text())
+    config["agents"][3]["minimal-ppo"]["policy"] = None
+    config["rollouts"]["agents"].remove("minimal-ppo")
+    config["comparisons"] = [{"env": "CartPole-v1", "agents": ["minimal-ppo", "ppo"], "alpha": 0.05, "wave": 5, "waves": 2}]
+    with pytest.raises(ConfigError, match=r"comparisons\[0\].agents: 'minimal-ppo' leaves no policy .* no score to compare"):
+        check_config(config)
+    config["rollouts"]["agents"].append("minimal-ppo")
+    del config["comparisons"]
+    with pytest.raises(ConfigError, match="rollouts.agents: 'minimal-ppo' leaves no policy .* nothing can play it"):
+        check_config(config)

@@ -35,6 +35,8 @@ def wave_record(comparison: Comparison, wave: int, run_dirs: Sequence[str | Path
         if run_wave is None or run_wave > wave:
             allowed = f"{c.seeds(1)[0]} .. {c.seeds(wave)[-1]}"
             raise ValueError(f"{where}: seed {meta['seed']} is not a seed of waves 1..{wave} of {c.name}; allowed: {allowed}")
+        if meta.get("final_eval") is None:  # e.g. an external program that left no policy: no score to compare
+            raise ValueError(f"{where}: the run has no final evaluation by ppo-bench, so no score; allowed: evaluated runs")
         score = meta["final_eval"]["mean_return"]
         runs.append({"agent": meta["agent"], "wave": run_wave, "seed": meta["seed"], "score": score, "run": str(run_dir)})
     runs.sort(key=lambda r: (c.agents.index(r["agent"]), r["seed"]))

@@ -306,8 +306,12 @@ def open_study(settings: StudySettings, worker: int = 0) -> optuna.Study:
         direction="maximize",
         load_if_exists=True,
     )
+    # Trials first, then the settings: a worker starting beside another one that has just stored the settings and
+    # enqueued the base trial sees either nothing at all, or the settings (read in the other order, it could see the
+    # trial without the settings, and refuse an honest study as one made by older code).
+    has_trials = bool(study.get_trials(deepcopy=False))
     stored = study.user_attrs.get("settings")
-    if stored is None and not study.get_trials(deepcopy=False):
+    if stored is None and not has_trials:
         study.set_user_attr("settings", settings.stored())  # a new study (or one a kill left before its first trial)
     else:
         _check_same_study(settings, stored, len(_finished(study)))

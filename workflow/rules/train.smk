@@ -65,9 +65,10 @@ rule train_external:
         "results/benchmarks/train/{env}/{agent}/seed{seed}.tsv"
     wildcard_constraints:
         agent=EVALUATED_EXTERNALS,
-    # ppo-bench's environment runs the job (the evaluation); the program names its own in its command.
+    # ppo-bench's environment runs the job (the evaluation, export-onnx for an SB3 model: the peers' one, which has
+    # Stable-Baselines3); the program names its own in its command.
     conda:
-        "../../environment.yml"
+        "../envs/peers.yaml"
     threads: lambda wildcards: EXTERNALS[wildcards.agent].threads
     resources:
         mem_mb=lambda wildcards: EXTERNALS[wildcards.agent].mem_mb,
