@@ -282,6 +282,27 @@ def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_rerun_completes
     assert len(retried) == 1 and retried[0].params == killed[0].params
 
 
+def test_a_worker_stopped_by_sigterm_fails_its_trial_from_a_safe_point_and_queues_it_again(tmp_path):
+    """Preemption: SIGTERM lands while a trial trains (and reports to the journal); the worker stops at the next env
+    step, not inside a storage write, fails the trial, queues its settings again and exits 143 within seconds."""
+    worker = subprocess.Popen(tune_command(tmp_path, 5, 0, budget=8192), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if (tmp_path / "study.journal").exists():
+            trials = load_trials(tmp_path)
+            if any(t.state.name == "RUNNING" and "hyperparameters" in t.user_attrs for t in trials):
+                break
+    started = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 143 and time.monotonic() - started < 20
+    trials = load_trials(tmp_path)
+    stopped = [t for t in trials if t.state.name == "FAIL"]
+    assert len(stopped) == 1 and not [t for t in trials if t.state.name == "RUNNING"]
+    queued = [t for t in trials if t.state.name == "WAITING" and t.user_attrs.get("retry_of") == stopped[0].number]
+    assert len(queued) == 1 and queued[0].system_attrs["fixed_params"] == stopped[0].params  # run again as it was
+
+
 def test_the_tune_command_refuses_bad_input_in_one_line_before_any_trial(tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text("seeds: [0, 1000]\n")

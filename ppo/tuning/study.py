@@ -38,6 +38,7 @@ from ppo.agents import get_agent, preset_for, resolve
 from ppo.config import ConfigError, Hyperparameters
 from ppo.envs import env_info
 from ppo.run.log import EvalSettings, Progress
+from ppo.run.stop import stop_at_safe_points
 from ppo.tuning.space import SearchSpace, base_point, fit_constraints, not_applicable, sample_settings
 
 if TYPE_CHECKING:
@@ -215,7 +216,10 @@ def objective(trial: optuna.Trial, settings: StudySettings) -> float:
     for i, seed in enumerate(settings.seeds):
         progress = TrialProgress(trial, settings.evaluation.every, i * (settings.points_per_seed + 1))
         try:
-            result = agent.train(settings.env_id, hp, seed, settings.evaluation, progress)
+            # SIGTERM (preemption) stops the trial at the next env step, not inside a storage write of
+            # trial.report (a database transaction, the journal's file lock): ppo.run.stop
+            with stop_at_safe_points(saves_checkpoints=False):
+                result = agent.train(settings.env_id, hp, seed, settings.evaluation, progress)
         except FloatingPointError as err:
             trial.set_user_attr("diverged", str(err))
             raise optuna.TrialPruned(f"diverged: {err}") from None
