@@ -123,3 +123,24 @@ def test_an_agent_without_checkpoints_exits_at_once_on_sigterm_wherever_it_lands
         assert process.returncode == 143, f"attempt {attempt}: exit {process.returncode}"
         assert time.monotonic() - started < 10, f"attempt {attempt}: {time.monotonic() - started:.1f} s to stop"
         assert not (out / "run.json").exists() and not (out / CHECKPOINT).exists()
+
+
+def test_sigterm_during_the_final_evaluation_stops_a_checkpointing_agent_at_once(tmp_path):
+    """After its loop a checkpointing agent saves no more: a SIGTERM in its final evaluation (minutes on Atari) stops
+    it at the next evaluation step, instead of waiting for a save that never comes (then SIGKILL)."""
+    out = tmp_path / "run"
+    process = start(out, 4096, "--eval-every", "4096", "--final-eval-episodes", "20000")
+    for line in process.stderr:
+        if "periodic evaluation at step 4096" in line:  # the last one: the final evaluation follows
+            break
+    time.sleep(1.0)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail("the final evaluation went on after SIGTERM for 60 s")
+    assert process.returncode == 143 and time.monotonic() - started < 10
+    assert not (out / "run.json").exists()

@@ -51,6 +51,14 @@ def stop_at_safe_points(saves_checkpoints: bool):
         STOP.deferred = STOP.at_safe_points = False
 
 
+def no_more_checkpoints() -> None:
+    """A checkpointing loop has ended (its final evaluation follows, with no save to wait for): from now on a SIGTERM
+    stops the run at the next safe point, as for an agent without checkpoints; one that came already stops it here.
+    The rerun resumes from the last checkpoint."""
+    STOP.at_safe_points = STOP.deferred
+    safe_point()
+
+
 def safe_point() -> None:
     """Exit here if SIGTERM came during a loop that does not checkpoint. Cheap: one attribute test a call."""
     if STOP.requested and STOP.at_safe_points:

@@ -27,6 +27,7 @@ from ppo.run.checkpoint import Checkpointer
 from ppo.run.evaluate import Evaluator
 from ppo.run.log import EvalSettings, PhaseTimer, Progress, RunLog, RunResult
 from ppo.run.seeding import seed_single_threaded
+from ppo.run.stop import no_more_checkpoints
 
 
 def train_ppo(
@@ -129,6 +130,7 @@ def train_ppo(
             timer.restart()  # the save is neither training nor evaluation
 
     envs.close()
+    no_more_checkpoints()  # SIGTERM during the final evaluation (minutes on Atari) stops it at the next step
     result = log.finish(act_eval)
     evaluator.close()
     result.phase_seconds = timer.seconds
