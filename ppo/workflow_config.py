@@ -171,7 +171,7 @@ def external_arguments(config: dict[str, Any], env: str, agent: str) -> str:
     the budget reruns its jobs)."""
     spec = external_agents(config)[agent]
     args = [f"--agent={agent}", f"--spec={json.dumps(spec.to_dict(), sort_keys=True)}"]
-    args.append(f"--total-timesteps={config['envs'][env]['total_timesteps']}")
+    args.append(f"--total-timesteps={hyperparameters(config, env, agent)['total_timesteps']}")
     args.append(f"--final-eval-episodes={config['evaluation']['final_episodes']}")
     return " ".join(shlex.quote(arg) for arg in args)
 
@@ -228,6 +228,12 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"envs.{env}: write the id Gymnasium knows, {env_id!r}, so result paths are unambiguous")
         for agent in env_agents(config, env):
             if agent in externals:  # its settings are its program's own; only the budget is ppo-bench's
+                extra = sorted(set(settings.get("hyperparameters", {}).get(agent) or {}) - {"total_timesteps"})
+                if extra:
+                    raise ConfigError(
+                        f"envs.{env}.hyperparameters.{agent}: {extra[0]!r} is a setting of the program, which ppo-bench "
+                        "does not pass; allowed for an external agent: total_timesteps (pass others in its command)"
+                    )
                 continue
             try:
                 resolve(base_agent(config, agent), env, hyperparameters(config, env, agent))
@@ -258,6 +264,13 @@ def check_config(config: dict[str, Any]) -> None:
     # Comparisons in waves: their agents must train on their env, their seeds stay clear of the tuning seeds.
     tuning_seeds = {f"tuning.studies.{name}.seeds": study_settings(config, name).seeds for name in tuning_studies(config)}
     check_comparisons(config, lambda env: env_agents(config, env), tuning_seeds)
+    for name, agent in externals.items():
+        for path in agent.requires:
+            if not (Path(agent.cwd) / path).exists():
+                raise ConfigError(
+                    f"agents.{name}.requires: {path} does not exist (relative to {agent.cwd!r}); build it before the "
+                    "run (rl-zoo3's environment: make zoo-venv)"
+                )
     for i, comparison in enumerate(config.get("comparisons", [])):
         unscored = [a for a in comparison["agents"] if a in externals and not externals[a].evaluated]
         if unscored:

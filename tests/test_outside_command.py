@@ -234,3 +234,17 @@ def test_an_agent_without_a_policy_cannot_be_compared_or_recorded():
     del config["comparisons"]
     with pytest.raises(ConfigError, match="rollouts.agents: 'minimal-ppo' leaves no policy .* nothing can play it"):
         check_config(config)
+
+
+def test_what_an_external_agent_needs_and_cannot_take_is_refused_before_any_job(tmp_path):
+    config = yaml.safe_load((ROOT / "config/smoke.yaml").read_text())
+    config["agents"][3]["minimal-ppo"]["requires"] = ["no-such-venv/bin/python"]
+    with pytest.raises(ConfigError, match="agents.minimal-ppo.requires: no-such-venv/bin/python does not exist"):
+        check_config(config)
+    del config["agents"][3]["minimal-ppo"]["requires"]
+    config["envs"]["CartPole-v1"]["hyperparameters"]["minimal-ppo"] = {"total_timesteps": 2048, "n_steps": 64}
+    with pytest.raises(ConfigError, match="hyperparameters.minimal-ppo: 'n_steps' is a setting of the program"):
+        check_config(config)
+    config["envs"]["CartPole-v1"]["hyperparameters"]["minimal-ppo"] = {"total_timesteps": 2048}
+    check_config(config)  # the budget is ppo-bench's: the job gets it
+    assert "--total-timesteps=2048" in shlex.split(external_arguments(config, "CartPole-v1", "minimal-ppo"))

@@ -19,6 +19,7 @@ test -x "$zoo_python" || { echo "error: $zoo_python not found; build it with: ma
   "python": sys.version.split()[0]}, open(sys.argv[1], "w"))' "$out/versions.json"
 
 run="$out/ppo/${env_id}_1"  # the zoo numbers runs in a folder: a fresh {run_dir} holds only the first
-stats="$run/$env_id/vecnormalize.pkl"
-python -m ppo export-onnx --sb3-model "$run/$env_id.zip" ${stats:+$(test -f "$stats" && echo --vecnormalize "$stats")} \
-  --env "$env_id" --out "$out/policy.onnx"
+normalizer=()
+if [[ -f "$run/$env_id/vecnormalize.pkl" ]]; then normalizer=(--vecnormalize "$run/$env_id/vecnormalize.pkl"); fi
+"${PPO_PYTHON:-python}" -m ppo export-onnx --sb3-model "$run/$env_id.zip" "${normalizer[@]}" --env "$env_id" \
+  --out "$out/policy.onnx"

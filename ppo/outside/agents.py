@@ -23,7 +23,9 @@ from ppo.config import ConfigError
 from ppo.outside.command import check_template
 from ppo.outside.episodes import EpisodesError, EpisodeSource
 
-EXTERNAL_KEYS = ("command", "import", "label", "colour", "episodes", "policy", "threads", "mem_mb", "runtime", "cwd")
+EXTERNAL_KEYS = (
+    "command", "import", "label", "colour", "episodes", "policy", "threads", "mem_mb", "runtime", "cwd", "requires",
+)  # fmt: skip
 SOURCE_PLACEHOLDERS = ("env", "seed")  # what an `import:` path may ask for
 DEFAULT_POLICY = "policy.onnx"
 PROGRAM_DIR = "results/outside/{env}/{agent}/seed{seed}"  # {run_dir}: the program's own files, kept and hashed
@@ -42,6 +44,7 @@ class ExternalAgent:
     runtime: int | None = None  # minutes on a cluster; None: from the budget at a conservative speed
     cwd: str = "."  # where the command runs (relative paths in it are relative to this; default the workflow's)
     source: str | None = None  # `import:`: the folder of an existing run, a path with {env} and {seed}
+    requires: tuple[str, ...] = ()  # paths (relative to cwd) that must exist before any job: its environment, say
 
     @property
     def evaluated(self) -> bool:
@@ -51,6 +54,7 @@ class ExternalAgent:
     def to_dict(self) -> dict[str, Any]:
         """The config entry's body, every default filled in (what a job receives: the workflow's param)."""
         entry = {key: value for key, value in self.__dict__.items() if key not in ("name", "command", "source")}
+        entry["requires"] = list(self.requires)
         return {**entry, **({"command": self.command} if self.command is not None else {"import": self.source})}
 
 
@@ -98,4 +102,11 @@ def external_agent(name: str, spec: dict[str, Any], where: str) -> ExternalAgent
         mem_mb=spec.get("mem_mb", 2000),
         runtime=spec.get("runtime"),
         cwd=str(spec.get("cwd", ".")),
+        requires=tuple(_paths(spec.get("requires", []), f"{where}.requires")),
     )
+
+
+def _paths(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+        raise ConfigError(f"{where}={value!r} is not allowed; allowed: a list of paths")
+    return value

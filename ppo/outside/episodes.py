@@ -137,7 +137,12 @@ def _read_csv(path: Path, mapping: dict[str, str]) -> pd.DataFrame:
 
 def _read_tensorboard(run_dir: Path, files: list[Path], source: EpisodeSource) -> tuple[pd.DataFrame, Path]:
     # Imported here: the accumulator pulls in TensorBoard's stack, needed only for this format.
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:
+        raise EpisodesError(
+            f"{files[0]} is a TensorBoard event file, and reading it needs tensorboard: pip install -e '.[tensorboard]'"
+        ) from None
 
     # One TensorBoard run is one directory (the accumulator reads its event files in order); several directories
     # holding the tag are several runs, and which one is this run's cannot be guessed.
