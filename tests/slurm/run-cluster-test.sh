@@ -71,11 +71,12 @@ wait_until() {
 }
 
 NODE=$(hostname -s)
-# Twice the cores as SLURM CPUs, and at least 4 (config_overrides lets slurmd accept that): a group job
-# asks for the cores of all its parallel parts (3 for one env's tiny jobs), and more jobs overlap the
+# Twice the cores as SLURM CPUs, and at least 8 (config_overrides lets slurmd accept that): a group job
+# asks for the cores of all its parallel parts (CartPole's: 4 rollouts, the external agent's among them, its
+# plot and study verdict; 4 CPUs left it pending forever, "PartitionConfig"), and more jobs overlap the
 # executor's polling. `nproc --all`: GNU nproc alone honours OMP_NUM_THREADS (HPC shells set it to 1).
 CORES=${SIMULATE_CORES:-$(nproc --all)}
-CPUS=$((CORES * 2 > 4 ? CORES * 2 : 4))
+CPUS=$((CORES * 2 > 8 ? CORES * 2 : 8))
 MEM_MB=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024))
 mkdir -p "$TMP"/{etc,log,spool/ctld,spool/d,munge,run}
 chmod 755 "$TMP"  # munged runs as the munge user and must reach its own directory
