@@ -62,3 +62,13 @@ gym.register("PPOBenchDictObs-v0", entry_point=DictObservationEnv, max_episode_s
 @pytest.fixture
 def tmp_run(tmp_path):
     return tmp_path / "run"
+
+
+@pytest.fixture
+def zoo_venv(tmp_path, monkeypatch):
+    """The working directory holds what config/peers.yaml's zoo-cli agent requires (.venv-zoo, built by `make
+    zoo-venv`), so its config passes the check without building rl-zoo3's environment."""
+    python = tmp_path / ".venv-zoo/bin/python"
+    python.parent.mkdir(parents=True)
+    python.touch()
+    monkeypatch.chdir(tmp_path)

@@ -157,7 +157,7 @@ def test_a_good_comparison_passes_schema_and_check_and_gets_disjoint_seeds():
 
 
 @pytest.mark.parametrize("name", ["peers.yaml", "article-ablation.yaml", "tuning.yaml"])
-def test_the_issues_questions_are_comparisons_the_configs_accept(name):
+def test_the_issues_questions_are_comparisons_the_configs_accept(name, zoo_venv):
     config = yaml.safe_load((ROOT / "config" / name).read_text())
     validate(copy.deepcopy(config), SCHEMA, set_default=False)
     check_config(config)

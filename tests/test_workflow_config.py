@@ -68,7 +68,7 @@ def test_package_checks_name_the_key_and_value(change, message):
         check_config(config)
 
 
-def test_a_config_asking_for_sb3_ppo_without_it_says_what_to_install(monkeypatch):
+def test_a_config_asking_for_sb3_ppo_without_it_says_what_to_install(monkeypatch, zoo_venv):
     import importlib.util
 
     config = load("peers.yaml")
