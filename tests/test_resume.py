@@ -96,6 +96,20 @@ def busy_other_core():
     busy.wait()
 
 
+def seconds_to_stop_on_sigterm(process: subprocess.Popen, hung: str, timeout: float = 60) -> float:
+    """SIGTERM, then the seconds until the process exits; the test fails with `hung` if it is still running after
+    `timeout` (then it is killed, so a hang never outlives the test)."""
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"{hung} (killed after {timeout:.0f} s)")
+    return time.monotonic() - started
+
+
 # Repeats of the SIGTERM test: without the safe points, a signal landing inside TensorBoard's writer queue hung the
 # run in 2 of 9 attempts under load (then the run waits forever joining the writer's thread); ten repeats, each with
 # its own delay into the run, catch that with probability ~0.9.
@@ -112,16 +126,9 @@ def test_an_agent_without_checkpoints_exits_at_once_on_sigterm_wherever_it_lands
             if "periodic evaluation at step" in line and "step 0:" not in line:
                 break
         time.sleep(0.037 * attempt)  # a different point of the loop each attempt
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            pytest.fail(f"attempt {attempt}: the run hung after SIGTERM (killed after 30 s)")
+        seconds = seconds_to_stop_on_sigterm(process, f"attempt {attempt}: the run hung after SIGTERM")
         assert process.returncode == 143, f"attempt {attempt}: exit {process.returncode}"
-        assert time.monotonic() - started < 10, f"attempt {attempt}: {time.monotonic() - started:.1f} s to stop"
+        assert seconds < 10, f"attempt {attempt}: {seconds:.1f} s to stop"
         assert not (out / "run.json").exists() and not (out / CHECKPOINT).exists()
 
 
@@ -134,13 +141,6 @@ def test_sigterm_during_the_final_evaluation_stops_a_checkpointing_agent_at_once
         if "periodic evaluation at step 4096" in line:  # the last one: the final evaluation follows
             break
     time.sleep(1.0)
-    started = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        pytest.fail("the final evaluation went on after SIGTERM for 60 s")
-    assert process.returncode == 143 and time.monotonic() - started < 10
+    seconds = seconds_to_stop_on_sigterm(process, "the final evaluation went on after SIGTERM")
+    assert process.returncode == 143 and seconds < 10
     assert not (out / "run.json").exists()
