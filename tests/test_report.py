@@ -85,3 +85,18 @@ def test_comparison_sections_render_from_the_compare_tables(tmp_path):
     # Without the compare tables (a one-env page), neither section appears.
     write_report([summary], [out / "media" / "CartPole-v1"], CONFIG, out, "one.md", None)
     assert "## Across environments" not in (out / "one.md").read_text()
+
+
+def test_a_video_left_by_an_agent_the_env_no_longer_runs_is_left_out(tmp_path):
+    """An env's agents list shrank after a run (its media folder keeps the old clip): the report shows the agents of
+    its summary and ignores the stale clip (it stopped the report with a KeyError)."""
+    summary = tmp_path / "summary" / "CartPole-v1"
+    write_summary("CartPole-v1", write_runs(tmp_path / "runs"), summary, 100, 0)
+    media = tmp_path / "report" / "media" / "CartPole-v1"
+    media.mkdir(parents=True)
+    clip = {"env": "CartPole-v1", "seed": 0, "episode_seed": 1000000, "return": 9.0, "length": 9}
+    for agent in ("ppo", "gone-agent"):
+        (media / f"{agent}.json").write_text(json.dumps({**clip, "agent": agent}))
+    write_report([summary], [media], CONFIG, tmp_path / "report")
+    markdown = (tmp_path / "report" / "README.md").read_text()
+    assert "media/CartPole-v1/ppo.gif" in markdown and "gone-agent" not in markdown

@@ -290,6 +290,8 @@ def build_context(
         rollouts = []
         for clip_json in sorted(rollout_dir.glob("*.json")):
             clip = json.loads(clip_json.read_text())
+            if clip["agent"] not in set(table.agent):  # a video left by an agent the env no longer runs
+                continue
             rollouts.append(
                 {
                     "agent": clip["agent"],
