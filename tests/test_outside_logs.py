@@ -67,36 +67,47 @@ def test_tensorboard_tags_configurable_and_lengths_optional(tmp_path):
         read_episodes(tmp_path)
 
 
-def run_sb3_monitors(tmp_path: Path, n_steps: int = 300) -> list[tuple[float, int]]:
+def run_sb3_monitors(monitor_dir: Path, n_steps: int = 300) -> list[tuple[float, int, int]]:
     """Two CartPole copies under SB3's Monitor (make_vec_env writes 0.monitor.csv and 1.monitor.csv), random
-    actions; returns the episodes the wrappers reported, (return, length), in the order they ended."""
+    actions; returns the episodes the wrappers reported, (return, length, env steps of the run when it ended), in
+    the order they ended."""
     from stable_baselines3.common.env_util import make_vec_env
 
-    vec = make_vec_env("CartPole-v1", n_envs=2, seed=0, monitor_dir=str(tmp_path / "ppo" / "CartPole-v1_1"))
+    n_envs = 2
+    vec = make_vec_env("CartPole-v1", n_envs=n_envs, seed=0, monitor_dir=str(monitor_dir))
     vec.reset()
     rng = np.random.default_rng(0)
     seen = []
-    for _ in range(n_steps):
-        _, _, dones, infos = vec.step(rng.integers(0, 2, size=2))
+    for vector_step in range(n_steps):
+        _, _, dones, infos = vec.step(rng.integers(0, 2, size=n_envs))
         for info in infos:  # copy 0 steps (and finishes) before copy 1 within a vector step
             if "episode" in info:
-                seen.append((float(info["episode"]["r"]), int(info["episode"]["l"])))
+                steps_so_far = n_envs * (vector_step + 1)  # every copy stepped once per vector step
+                seen.append((float(info["episode"]["r"]), int(info["episode"]["l"]), steps_so_far))
         if dones.any():
             time.sleep(0.002)  # episode ends of later vector steps stay apart beyond the files' 1 us rounding
     vec.close()
     return seen
 
 
-def test_sb3_monitor_files_merged_in_time_order(tmp_path):
-    seen = run_sb3_monitors(tmp_path)
+def test_sb3_monitor_files_merged_in_the_order_and_at_the_steps_the_episodes_ended(tmp_path):
+    seen = run_sb3_monitors(tmp_path / "ppo" / "CartPole-v1_1")
     assert len(seen) > 10
     files = sorted(p.name for p in tmp_path.rglob("*.monitor.csv"))
     assert files == ["0.monitor.csv", "1.monitor.csv"]
     frame = read_episodes(tmp_path)  # found recursively, as rl_zoo3 lays them out
-    assert list(zip(frame["return"], frame["length"])) == seen
-    assert frame["step"].tolist() == np.cumsum([n for _, n in seen]).tolist()
+    assert list(zip(frame["return"], frame["length"], frame["step"])) == seen
     assert frame["episode"].tolist() == list(range(len(seen)))
     assert (np.diff(frame["wall_s"]) >= 0).all() and frame["wall_s"].iloc[0] >= 0
+
+
+def test_refuses_the_monitor_files_of_two_runs_in_one_folder(tmp_path):
+    # rl_zoo3 numbers a rerun's folder CartPole-v1_2 beside CartPole-v1_1: merged, they would make one run of two.
+    run_sb3_monitors(tmp_path / "ppo" / "CartPole-v1_1", n_steps=100)
+    run_sb3_monitors(tmp_path / "ppo" / "CartPole-v1_2", n_steps=100)
+    with pytest.raises(EpisodesError, match=r"not one vectorized run: ppo/CartPole-v1_\d/\d.monitor.csv ends an episode at step \d+ before ppo/CartPole-v1_\d/"):
+        read_episodes(tmp_path)
+    assert len(read_episodes(tmp_path / "ppo" / "CartPole-v1_2")) > 5  # each folder on its own reads
 
 
 def test_program_episodes_csv_with_a_column_mapping(tmp_path):

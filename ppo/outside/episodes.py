@@ -5,8 +5,8 @@ Three formats, the ones PPO programs already write, so a user changes nothing in
   through `columns` ({ppo-bench name: the program's name});
 - `tensorboard`: event files anywhere under the directory, one scalar tag of episode returns over the event step
   (CleanRL's `charts/episodic_return` over `global_step` by default) and, if present, one of lengths;
-- `monitor`: Stable-Baselines3's `monitor.csv` files (rl-baselines3-zoo writes them too), one per env copy,
-  merged in time order.
+- `monitor`: Stable-Baselines3's `monitor.csv` files (rl-baselines3-zoo writes them too), one per env copy of
+  one vectorized run, merged in step order (n_copies x a copy's own running sum of lengths).
 
 A quantity a log does not record is -1 in the frame (a TensorBoard run without a length tag: length -1), never
 NaN: ppo-bench's reader refuses NaN in a run directory. Every refusal is one line naming the file.
@@ -111,7 +111,7 @@ def read_episodes(run_dir: str | Path, source: EpisodeSource = EpisodeSource()) 
     elif fmt == "tensorboard":
         frame, where = _read_tensorboard(run_dir, files, source)
     else:
-        frame, where = _read_monitors(files), run_dir
+        frame, where = _read_monitors(files, run_dir), run_dir
     return _checked(frame, where)
 
 
@@ -193,28 +193,53 @@ def _read_tensorboard(run_dir: Path, files: list[Path], source: EpisodeSource) -
     return frame, directory
 
 
-def _read_monitors(files: list[Path]) -> pd.DataFrame:
-    """SB3 monitor files merged in time order: each episode ends at its file's t_start + t; the steps are the
-    cumulative sum of the lengths in that order (each env copy steps once per vector step, so this is the total
-    env steps when the episode ended, up to the episodes still running in other copies)."""
+def _read_monitors(files: list[Path], run_dir: Path) -> pd.DataFrame:
+    """SB3 monitor files of one vectorized run, one file per env copy. SB3's vector envs step every copy once per
+    vector step and reset a finished copy within that step, so when copy k ends an episode the run has taken
+    n_copies x (the lengths so far in copy k's file) env steps: exact, whatever the other copies are doing (a
+    running sum over all files would leave out their unfinished episodes). Episodes are merged in that step order,
+    ties (copies ending on one vector step) by time; a time order that disagrees is files of several runs."""
     parts, starts = [], []
     for path in files:
         t_start, frame = _read_monitor(path)
-        parts.append(frame.assign(time=t_start + frame["t"]))
+        parts.append(frame.assign(time=t_start + frame["t"], step=len(files) * frame["l"].cumsum(), file=path))
         starts.append(t_start)
-    merged = pd.concat(parts, ignore_index=True)
-    # Stable: episodes ending at the same time keep their file order (files sorted by name: 0.monitor, 1.monitor).
-    merged = merged.sort_values("time", kind="stable", ignore_index=True)
+    merged = pd.concat(parts, ignore_index=True).sort_values(["step", "time"], kind="stable", ignore_index=True)
+    _refuse_several_runs(merged, run_dir)
     first = min(starts)  # wall_s from the first env copy's start, as a run's clock starts before its first episode
     return pd.DataFrame(
         {
             "episode": np.arange(len(merged)),
-            "step": merged["l"].cumsum(),
+            "step": merged["step"],
             "wall_s": merged["time"] - first,
             "return": merged["r"],
             "length": merged["l"],
         }
     )
+
+
+MONITOR_CLOCK_SLACK = 1e-3  # seconds: monitor files round t to 1 us; copies of one run share the machine's clock
+
+
+def _refuse_several_runs(merged: pd.DataFrame, where: Path) -> None:
+    """In one run, every episode ending on a later vector step ends later in time (the next vector step starts
+    once every copy has finished the last one). Files of two runs (a rerun's `_2` folder beside `_1`, evaluation
+    monitors beside training ones) break that order, and merging them would make one run of two."""
+    if merged.empty:
+        return
+    by_step = merged.groupby("step", sort=True)["time"]
+    earliest, latest = by_step.min().to_numpy(), by_step.max().to_numpy()
+    late = np.flatnonzero(earliest[1:] < latest[:-1] - MONITOR_CLOCK_SLACK)
+    if len(late):
+        steps = by_step.min().index.to_numpy()
+        before, after = steps[late[0]], steps[late[0] + 1]
+        early_file = merged.loc[merged["step"] == after].sort_values("time")["file"].iloc[0]
+        late_file = merged.loc[merged["step"] == before].sort_values("time")["file"].iloc[-1]
+        raise EpisodesError(
+            f"{where}: the monitor files are not one vectorized run: {_rel(early_file, where)} ends an episode at "
+            f"step {after} before {_rel(late_file, where)} ends one at step {before}; expected the files of one "
+            f"run's env copies (import each run's folder on its own)"
+        )
 
 
 def _read_header(path: Path) -> float:
