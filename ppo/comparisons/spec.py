@@ -132,13 +132,27 @@ def permutations_at(wave: int, interim: int, B: int) -> int:
 
 
 def can_decide(wave: int, waves: int, alpha: float, B: int = DEFAULT_B) -> bool:
-    """Whether some interim can reject at family-wise level alpha. Interim k may spend alpha (k+1) / K; the
-    smallest tail it can put beyond its boundary is 2 / N_k (a two-sided statistic: a split and its mirror image
-    tie), so the test can decide iff 2 / N_k <= alpha (k+1) / K for some k, that is at the last interim (N_k grows
-    with k). With C(2 wave, wave) >= B, adastop counts later interims against one permutation and never rejects."""
-    if waves > 1 and math.comb(2 * wave, wave) >= B:
+    """Whether the most extreme scores (every run of one agent above every run of the other) are ever called
+    different at family-wise level alpha: adastop's spending followed wave by wave. Interim k (0-based) may spend
+    alpha (k+1) / K less what earlier interims spent, in steps of 1 / N_k (N_k: permutations_at), and rejects when
+    that leaves room for the splits that tie with the observed one at the top: 2 while adastop enumerates every
+    split (a split and its mirror image give the same |difference|), 1 once it samples them (no mirror drawn).
+    An interim that cannot reject still spends what it may, which can leave a later one none (waves of 1 at
+    alpha 0.05 never decide with 6 waves, though the last alone would have room). With C(2 wave, wave) >= B,
+    adastop counts later interims against one permutation and never rejects there. Checked against adastop itself
+    on a grid of settings (tests/test_comparisons.py)."""
+    splits = math.comb(2 * wave, wave)
+    if waves > 1 and splits >= B:
         return False
-    return 2 / permutations_at(wave, waves - 1, B) <= alpha
+    spent = 0.0
+    for interim in range(waves):
+        n = permutations_at(wave, interim, B)
+        steps = math.floor((alpha * (interim + 1) / waves - spent) * n + 1e-9)  # tails of 1/n it may spend
+        ties_at_top = 2 if B > splits ** (interim + 1) else 1
+        if steps >= ties_at_top:
+            return True
+        spent += max(steps, 0) / n
+    return False
 
 
 def _smallest(values: Iterable[int], ok: Callable[[int], bool]) -> int | None:
@@ -158,14 +172,16 @@ def room_error(comparison: Comparison, where: str) -> str | None:
         )
     if can_decide(c.wave, c.waves, c.alpha, c.B):
         return None
-    n = permutations_at(c.wave, c.waves - 1, c.B)
     min_wave = _smallest(range(c.wave + 1, 50), lambda w: can_decide(w, c.waves, c.alpha, c.B))
     min_waves = _smallest(range(c.waves + 1, 100), lambda k: can_decide(c.wave, k, c.alpha, c.B))
     options = [f"wave >= {min_wave} with waves={c.waves}" if min_wave else None]
     options.append(f"waves >= {min_waves} with wave={c.wave}" if min_waves else None)
+    n = permutations_at(c.wave, c.waves - 1, c.B)
+    top = 2 if c.B > math.comb(2 * c.wave, c.wave) ** c.waves else 1
     return (
-        f"{where}: wave={c.wave} x waves={c.waves} leaves the test no room to decide at alpha={c.alpha}: the smallest "
-        f"p-value it can reach is 2/{n} = {2 / n:.3g} > {c.alpha}; allowed: "
+        f"{where}: wave={c.wave} x waves={c.waves} leaves the test no room to decide at alpha={c.alpha}: even runs as "
+        f"far apart as can be are never called different (no wave's share of alpha, alpha x k / waves less what "
+        f"earlier waves spent, reaches the {top}/{n} a rejection needs at the last wave); allowed: "
         + (" or ".join(o for o in options if o) or "a larger alpha")
     )
 
