@@ -220,6 +220,11 @@ def test_imported_run_without_evaluation_joins_the_summary_out_of_the_scores(tmp
     (row,) = [r for r in _table_rows(pd.read_csv(tmp_path / "summary" / "table.csv"), styles_from_runs(runs.run_jsons))
               if r["label"] == "cleanrl"]  # fmt: skip
     assert row["mean"] == "not evaluated by ppo-bench" and row["iqm"] == "n/a"
+    # No periodic evaluation, so time to the threshold is unknown, not "0/1 seeds solved, not reached".
+    assert (row["solved"], row["steps"], row["seconds"]) == ("n/a", "n/a", "n/a")
+    (ours,) = [r for r in _table_rows(pd.read_csv(tmp_path / "summary" / "table.csv"), styles_from_runs(runs.run_jsons))
+               if r["label"] != "cleanrl"]  # fmt: skip
+    assert ours["solved"] == "0/1" and ours["steps"] == "not reached"
     assert "not evaluated by ppo-bench" in style_of_run(runs.run_jsons[1]).description
 
 

@@ -111,7 +111,8 @@ def summary_table(runs: Runs, n_resamples: int, random_state: int) -> pd.DataFra
     """One row per (env, agent). Columns: env, agent, seeds, final_mean, final_std (over seed means),
     iqm, iqm_low, iqm_high (IQM of the run scores, each run's mean final return, with rliable's 95%
     stratified bootstrap CI over runs), success_rate (share of final episodes >= threshold),
-    seeds_solved (seeds whose periodic evaluation reached the threshold), median_steps_to_threshold,
+    seeds_solved (seeds whose periodic evaluation reached the threshold; NaN without periodic evaluations, as
+    a run from outside has), median_steps_to_threshold,
     median_seconds_to_threshold (NaN = not reached by the median seed), total_wall_seconds,
     steps_per_second (mean over seeds), normalized_iqm (IQM of normalized run scores; nan without a random
     baseline or threshold)."""
@@ -129,6 +130,10 @@ def summary_table(runs: Runs, n_resamples: int, random_state: int) -> pd.DataFra
         point, low, high = iqm_with_ci(run_scores, n_resamples, random_state) if scored else (np.nan,) * 3
         reached_steps = group["steps_to_threshold"].astype(float).fillna(np.inf)
         reached_seconds = group["seconds_to_threshold"].astype(float).fillna(np.inf)
+        # Time to the threshold comes from periodic evaluations, which a run from outside does not have (ppo-bench
+        # plays its policy once, at the end): unknown (NaN, "n/a"), not "never reached".
+        mine = (runs.evals["env"] == env) & (runs.evals["agent"] == agent)
+        periodic = bool((mine & (runs.evals["phase"] != "final")).any())
         random_runs = runs.runs[(runs.runs.env == env) & (runs.runs.agent == "random")]
         norm = np.nan
         if scored and len(random_runs) and threshold is not None and not np.isnan(threshold):
@@ -144,9 +149,9 @@ def summary_table(runs: Runs, n_resamples: int, random_state: int) -> pd.DataFra
                 "iqm_low": low,
                 "iqm_high": high,
                 "success_rate": float((episodes >= threshold).mean()) if scored and threshold is not None else np.nan,
-                "seeds_solved": int(np.isfinite(reached_steps).sum()),
-                "median_steps_to_threshold": _finite_or_nan(np.median(reached_steps)),
-                "median_seconds_to_threshold": _finite_or_nan(np.median(reached_seconds)),
+                "seeds_solved": int(np.isfinite(reached_steps).sum()) if periodic else np.nan,
+                "median_steps_to_threshold": _finite_or_nan(np.median(reached_steps)) if periodic else np.nan,
+                "median_seconds_to_threshold": _finite_or_nan(np.median(reached_seconds)) if periodic else np.nan,
                 "total_wall_seconds": group["wall_seconds"].sum(),
                 "steps_per_second": group["steps_per_second"].mean(),
                 "normalized_iqm": norm,

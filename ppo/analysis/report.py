@@ -57,6 +57,7 @@ def _fmt(value: Any, spec: str = ".1f", missing: str = "not reached") -> str:
 def _table_rows(table: pd.DataFrame, styles: dict[str, AgentStyle]) -> list[dict[str, str]]:
     rows = []
     for row in table.to_dict("records"):
+        periodic_missing = math.isnan(row["seeds_solved"])
         ci = "" if math.isnan(row["iqm_low"]) else f" [{row['iqm_low']:.1f}, {row['iqm_high']:.1f}]"
         rows.append(
             {
@@ -69,9 +70,10 @@ def _table_rows(table: pd.DataFrame, styles: dict[str, AgentStyle]) -> list[dict
                 "iqm": f"{row['iqm']:.1f}{ci}" if not math.isnan(row["iqm"]) else "n/a",
                 "success": _fmt(100 * row["success_rate"], ".0f", "n/a")
                 + ("%" if not math.isnan(row["success_rate"]) else ""),
-                "solved": f"{row['seeds_solved']}/{row['seeds']}",
-                "steps": _fmt(row["median_steps_to_threshold"], ",.0f"),
-                "seconds": _fmt(row["median_seconds_to_threshold"], ".1f"),
+                # NaN: no periodic evaluation to reach the threshold in (a run from outside): unknown, not "0/5".
+                "solved": "n/a" if periodic_missing else f"{int(row['seeds_solved'])}/{row['seeds']}",
+                "steps": _fmt(row["median_steps_to_threshold"], ",.0f", "n/a" if periodic_missing else "not reached"),
+                "seconds": _fmt(row["median_seconds_to_threshold"], ".1f", "n/a" if periodic_missing else "not reached"),
                 "sps": _fmt(row["steps_per_second"], ",.0f", "n/a"),
                 "compute": f"{row['total_wall_seconds']:,.0f}",
                 "normalized": _fmt(row["normalized_iqm"], ".2f", "n/a"),
