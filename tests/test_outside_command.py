@@ -1,7 +1,9 @@
 """External agents: the command template, its quoting, a failing program, the run directory written from what
 a program left (ppo/outside/command.py, agents.py, runner.py)."""
 
+import contextlib
 import json
+import os
 import re
 import shlex
 import signal
@@ -71,6 +73,11 @@ def test_placeholders_are_checked_before_any_job():
         with pytest.raises(ConfigError, match="is inside .*quotes.*; write it unquoted: ppo-bench quotes every value"):
             check_template(template)
     assert check_template("""echo "a 'quoted' word" \\"{seed} 'x' {env}""") == ["seed", "env"]  # closed, or escaped
+    # A backslash before a value escapes its opening quote, a $ makes it $'...': both would split or unquote it.
+    for template, what in [("echo \\{run_dir}", "a backslash"), ("echo ${run_dir}", r"\$")]:
+        with pytest.raises(ConfigError, match=f"placeholder {{run_dir}} follows {what}, which would unquote its value"):
+            check_template(template)
+    assert check_template("echo \\\\{run_dir} --out={run_dir}") == ["run_dir", "run_dir"]  # an escaped backslash
 
 
 def test_a_placeholder_typo_in_the_config_is_refused_in_one_line():
@@ -207,6 +214,32 @@ def test_sigterm_stops_the_program_with_its_job(tmp_path):
     job.send_signal(signal.SIGTERM)
     assert job.wait(timeout=30) == 143 and not (tmp_path / "out").exists()
     assert gone(program), f"the program's child {program} still runs after its job stopped"
+
+
+def test_a_second_sigterm_does_not_leave_a_program_that_ignores_the_first_running(tmp_path):
+    """A program deaf to SIGTERM gets SIGKILL after the grace period, even when the job is told twice (Snakemake
+    and a cluster may both signal it): the second SIGTERM waits until the program is gone."""
+    marker = tmp_path / "program.pid"
+    spec = {"command": f"trap '' TERM; sleep 300 & echo $! > {shlex.quote(str(marker))}; echo started; wait"}
+    job = subprocess.Popen(
+        [sys.executable, "-m", "ppo", "run-external", "--env", "CartPole-v1", "--seed", "0", "--agent", "mine",
+         "--spec", json.dumps(spec), "--total-timesteps", "100", "--out", str(tmp_path / "out"),
+         "--program-dir", str(tmp_path / "program")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert job.stdout.readline().strip() == "started"
+    program = int(marker.read_text())
+    try:
+        job.send_signal(signal.SIGTERM)
+        time.sleep(1.0)  # inside the 10 s grace period, which the deaf program outlasts
+        job.send_signal(signal.SIGTERM)
+        # Unprotected, the second SIGTERM skipped the SIGKILL and the job sat waiting for its program to finish.
+        assert job.wait(timeout=120) == 143 and not (tmp_path / "out").exists()
+        assert gone(program), f"the program's child {program} still runs after its job stopped"
+    finally:
+        job.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(program, signal.SIGKILL)
 
 
 def gone(pid: int, timeout: float = 10.0) -> bool:

@@ -290,6 +290,23 @@ def test_import_refusal_leaves_nothing_and_a_rerun_replaces(tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == ["seed0"]  # no temporary or replaced directory left
 
 
+def test_a_rerun_replaces_what_snakemake_left_of_a_run_but_never_a_users_files(tmp_path):
+    """An entry whose `policy:` became null reruns under the rule without a policy output: Snakemake deletes
+    run.json, episodes.csv and evals.csv and leaves policy.onnx, alone in the run directory."""
+    write_cleanrl_events(tmp_path / "src", CLEANRL_EPISODES)
+    out = tmp_path / "runs" / "CartPole-v1" / "mine" / "seed0"
+    out.mkdir(parents=True)
+    write_linear_policy(out / "policy.onnx", LEANING)
+    import_logs(tmp_path / "src", out, "CartPole-v1", "mine", 0, find_policy=False)
+    assert sorted(p.name for p in out.iterdir()) == ["episodes.csv", "evals.csv", "run.json"]
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("the user's")
+    with pytest.raises(FileExistsError, match="exists and is not a run directory"):
+        import_logs(tmp_path / "src", other, "CartPole-v1", "mine", 0)
+    assert (other / "notes.txt").read_text() == "the user's"
+
+
 def test_import_an_older_commits_results_tree_beside_todays(tmp_path):
     """The tree written by caec483, imported with an agent suffix: every number equals its run.json and logs,
     and the provenance hashes the files copied."""

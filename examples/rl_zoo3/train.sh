@@ -21,5 +21,5 @@ test -x "$zoo_python" || { echo "error: $zoo_python not found; build it with: ma
 run="$out/ppo/${env_id}_1"  # the zoo numbers runs in a folder: a fresh {run_dir} holds only the first
 normalizer=()
 if [[ -f "$run/$env_id/vecnormalize.pkl" ]]; then normalizer=(--vecnormalize "$run/$env_id/vecnormalize.pkl"); fi
-"${PPO_PYTHON:-python}" -m ppo export-onnx --sb3-model "$run/$env_id.zip" "${normalizer[@]}" --env "$env_id" \
+"${PPO_PYTHON:-python}" -m ppo export-onnx --sb3-model "$run/$env_id.zip" ${normalizer[@]+"${normalizer[@]}"} --env "$env_id" \
   --out "$out/policy.onnx"

@@ -205,8 +205,9 @@ EXTERNAL = Agent(
 
 
 def player(run: dict[str, Any]) -> Agent:
-    """The agent whose actor plays a finished run's policy (rollout videos, `evaluate`): a variant's base, our own
-    agents themselves, and the ONNX player for a run from outside (an external command's, imported logs')."""
+    """The agent whose actor plays a finished run's policy (rollout videos; `evaluate` for runs that saved a model):
+    a variant's base, our own agents themselves, and the ONNX player for a run from outside (an external
+    command's, imported logs'), whose final evaluation the import already played."""
     name = (run.get("variant") or {}).get("base", run["agent"])
     return AGENTS[name] if name in AGENTS else EXTERNAL
 

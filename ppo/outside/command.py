@@ -52,13 +52,20 @@ def check_template(template: str, where: str = "command", allowed=tuple(PLACEHOL
         raise ConfigError(f"{where}: {err} in {template!r}; write {{{{ and }}}} for literal braces") from None
     quote = None  # the shell's quoting state at the end of the literal text so far: None, "'" or '"'
     for literal, name, spec, conversion in parsed:
-        quote = _quote_state(literal, quote)
+        quote, escaped = _quote_state(literal, quote)
         if name is None:
             continue
         if quote is not None:  # a quoted value inside the user's quotes would be quoted twice (and break out)
             raise ConfigError(
                 f"{where}: placeholder {{{name}}} is inside {quote}quotes{quote}; "
                 "write it unquoted: ppo-bench quotes every value"
+            )
+        # `\{run_dir}` escapes the value's opening quote and `${run_dir}` makes it $'...' (bash's ANSI-C quoting):
+        # either way the value is no longer one quoted argument.
+        if escaped or literal.endswith("$"):
+            raise ConfigError(
+                f"{where}: placeholder {{{name}}} follows {'a backslash' if escaped else '$'}, which would unquote its "
+                "value; write it on its own: ppo-bench quotes every value"
             )
         if name not in allowed or spec or conversion:
             shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
@@ -69,8 +76,9 @@ def check_template(template: str, where: str = "command", allowed=tuple(PLACEHOL
     return names
 
 
-def _quote_state(text: str, quote: str | None) -> str | None:
-    """The quoting state after `text`, from `quote` (None: unquoted): POSIX shell rules for ' " and backslash."""
+def _quote_state(text: str, quote: str | None) -> tuple[str | None, bool]:
+    """The quoting state after `text`, from `quote` (None: unquoted), and whether a backslash escapes what comes
+    next: POSIX shell rules for ' " and backslash."""
     escaped = False
     for char in text:
         if escaped:
@@ -81,7 +89,7 @@ def _quote_state(text: str, quote: str | None) -> str | None:
             quote = char
         elif char == quote:
             quote = None
-    return quote
+    return quote, escaped
 
 
 def render(template: str, values: dict[str, Any]) -> str:
@@ -102,17 +110,22 @@ class Finished:
 
 def _stop(process: subprocess.Popen, grace_seconds: float = 10.0) -> None:
     """SIGTERM to the program's whole process group (the shell forks it, and it may fork trainers and env workers
-    of its own); after the grace period (or once the shell is gone), SIGKILL to whatever of the group is left."""
+    of its own); after the grace period (or once the shell is gone), SIGKILL to whatever of the group is left.
+    A second SIGTERM or Ctrl-C meanwhile waits until this is done (it would otherwise end us before the SIGKILL)."""
+    deferred = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace_seconds)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=grace_seconds)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, deferred)
 
 
 def run_command(command: str, cwd: str, threads: int) -> Finished:

@@ -36,6 +36,7 @@ from ppo.run.directory import ResultsError, read_run, write_run, write_run_json
 from ppo.run.log import RunResult
 
 POLICY_FILE = "policy.onnx"  # the contract's policy file in a run directory (docs/bring-your-own.md)
+RUN_FILES = frozenset({"run.json", "episodes.csv", "evals.csv", POLICY_FILE})  # what an import writes
 # An agent name becomes a directory and a label in tables: no path separators, no spaces.
 AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 FALLBACK_COLOUR = "#937860"  # ppo.analysis.styles' colour for agents without one
@@ -287,7 +288,10 @@ def _building(out: Path) -> Iterator[Path]:
     run directory there), removed if it fails. A directory at `out` that is not a run directory is refused:
     an import replaces runs, never a user's other files."""
     out = Path(out)
-    if out.exists() and not (out / "run.json").is_file() and (not out.is_dir() or any(out.iterdir())):
+    # What Snakemake leaves of a run directory when a job's outputs change: it deletes the files the rule now
+    # declares, so the policy of an entry whose `policy:` became null stays behind, alone.
+    leftover = out.is_dir() and all(p.name in RUN_FILES and p.is_file() for p in out.iterdir())
+    if out.exists() and not (out / "run.json").is_file() and not leftover:
         raise FileExistsError(f"{out} exists and is not a run directory (no run.json); expected a new or a run directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.import-"))
