@@ -2,6 +2,7 @@
 waves run by Snakemake (a kill mid-wave loses nothing)."""
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from snakemake.utils import validate
 from ppo.comparisons import Comparison, can_decide, comparisons
 from ppo.comparisons import decide as decide_module
 from ppo.comparisons.decide import decide
+from ppo.comparisons.files import stale_record
 from ppo.config import ConfigError
 from ppo.workflow_config import check_config
 
@@ -311,6 +313,28 @@ def test_waves_run_in_snakemake_and_a_kill_mid_wave_retrains_nothing_finished(tm
     again = subprocess.run(snakemake_command(target, "--cores", "1", "--dry-run"), cwd=work, env=env, capture_output=True,
                            text=True)  # fmt: skip
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # The same folder under other settings: its decisions are not reused silently, even when Snakemake is told to
+    # look at modification times alone (or lost its .snakemake records).
+    changed = waves_config()
+    changed["comparisons"][0]["alpha"] = 0.1
+    (work / "config/waves.yaml").write_text(yaml.safe_dump(changed))
+    stale = subprocess.run(snakemake_command(target, "--cores", "1", "--dry-run", "--rerun-triggers", "mtime"), cwd=work,
+                           env=env, capture_output=True, text=True)  # fmt: skip
+    said = stale.stdout + stale.stderr
+    assert stale.returncode != 0
+    assert "wave1.json was decided with alpha=0.05, and comparison CartPole-v1_ppo_vs_random now has alpha=0.1" in said, said
+
+
+def test_a_wave_record_of_other_settings_is_stale_and_a_label_is_not_a_setting():
+    c = comparison()
+    record = {"comparison": c.to_dict()}
+    assert stale_record(record, c, "r/wave1.json") is None
+    assert stale_record(record, dataclasses.replace(c, label="Mine or theirs?"), "r/wave1.json") is None
+    assert stale_record(record, dataclasses.replace(c, waves=4), "r/wave1.json") == (
+        "r/wave1.json was decided with waves=3, and comparison test now has waves=4; delete r to decide afresh "
+        "(finished runs are kept)"
+    )
 
 
 def test_the_report_shows_each_pair_beside_its_iqms_and_says_what_the_test_guarantees(tmp_path):

@@ -53,6 +53,21 @@ def wave_record(comparison: Comparison, wave: int, run_dirs: Sequence[str | Path
     return {"comparison": c.to_dict(), **result, "next_seeds": next_seeds, "runs": runs}
 
 
+def stale_record(record: dict[str, Any], comparison: Comparison, path: str | Path) -> str | None:
+    """One line if a wave record was decided under settings other than the comparison's now (its alpha, waves,
+    seeds...), naming the first difference and how to decide afresh; else None. A decision is only as good as
+    the settings it was made under, and Snakemake may not notice they changed (--rerun-triggers mtime, a lost
+    .snakemake folder)."""
+    then, now = record.get("comparison") or {}, comparison.to_dict()
+    changed = next((key for key in now if key != "label" and then.get(key) != now[key]), None)  # a label is a name
+    if changed is None:
+        return None
+    return (
+        f"{path} was decided with {changed}={then.get(changed)!r}, and comparison {comparison.name} now has "
+        f"{changed}={now[changed]!r}; delete {Path(path).parent} to decide afresh (finished runs are kept)"
+    )
+
+
 def write_wave(comparison: Comparison, wave: int, run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
     record = wave_record(comparison, wave, run_dirs)
     write_json(out, record)

@@ -7,6 +7,7 @@ import json
 import shlex
 
 from ppo.comparisons import comparisons as comparison_specs
+from ppo.comparisons.files import stale_record
 
 COMPARISONS = {c.name: c for c in comparison_specs(config)}
 
@@ -24,7 +25,11 @@ def comparison_runs(name, wave, agents):
 def wave_record(name, wave):
     """The record of a finished wave (made first, if need be: Snakemake re-plans after a checkpoint)."""
     path = checkpoints.compare_wave.get(name=name, k=wave).output[0]
-    return path, json.loads(Path(path).read_text())
+    record = json.loads(Path(path).read_text())
+    stale = stale_record(record, COMPARISONS[name], path)
+    if stale:
+        raise WorkflowError(stale)
+    return path, record
 
 
 def get_wave_runs(wildcards):
