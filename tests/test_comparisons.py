@@ -110,6 +110,19 @@ def test_only_agents_of_open_pairs_need_another_wave_and_replays_agree():
         decide(c, {**second, "c": first["c"]})
 
 
+def test_each_pair_of_a_family_shows_the_boundary_it_crossed():
+    """The step-down rejects the largest statistic against the family's boundary (the max over both pairs'
+    permutations), then the other against its own, smaller one; adastop keeps only the last."""
+    rng = np.random.default_rng(3)
+    c = comparison(agents=("a", "b", "c"), wave=5, waves=3)
+    scores = {"a": [list(rng.normal(500, 5, 5))], "b": [list(rng.normal(20, 5, 5))], "c": [list(rng.normal(100, 5, 5))]}
+    first, second = decide(c, scores)["pairs"]  # a vs b (the larger statistic), a vs c
+    assert first["decision"] == second["decision"] == "larger" and first["decided_at"] == second["decided_at"] == 1
+    assert first["statistic"] > first["boundary"] > second["boundary"] and second["statistic"] > second["boundary"]
+    alone = decide(Comparison("t", "e", ("a", "c"), 0.05, 5, 3, 0), {"a": scores["a"], "c": scores["c"]})["pairs"][0]
+    assert second["boundary"] == pytest.approx(alone["boundary"])  # the rest, tested alone, at the same level
+
+
 ROOM_GRID = [(w, k, a) for w in (1, 2, 3, 4, 5) for k in (1, 2, 3, 4, 5, 6) for a in (0.005, 0.05, 0.1, 0.2)]
 
 

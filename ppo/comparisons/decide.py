@@ -42,7 +42,17 @@ def _comparator_class():
         def compute_mean_diffs(self, k, Z):
             signed = super().compute_mean_diffs(k, Z)
             slack = self.TIE_SLACK * (1.0 + max(float(np.max(np.abs(z))) for z in Z if len(z)))
-            return {comp: np.abs(values) + slack for comp, values in signed.items()}
+            self.permutation_values = {comp: np.abs(values) + slack for comp, values in signed.items()}
+            return self.permutation_values
+
+        def step_down_boundary(self, interim: int, spent_before: float, open_comparisons: list[str]) -> float:
+            """The boundary adastop's step-down put the largest statistic of `open_comparisons` against at this
+            interim (the family's max over them, at the level left): the one a pair crossed when rejected. 0.1.3
+            keeps only its last step's boundary, which for a family is the boundary of the pairs it left open."""
+            values = np.sort(np.max([self.permutation_values[c] for c in open_comparisons], axis=0))
+            tails = np.arange(len(values))[::-1] / self.normalization
+            admissible = values[spent_before + tails <= self.alpha * (interim + 1) / self.K]
+            return float(admissible[0]) if len(admissible) else float("inf")
 
     return TwoSidedComparator
 
@@ -55,8 +65,8 @@ def decide(comparison: Comparison, scores: Mapping[str, Sequence[Sequence[float]
     Returns {"waves_done", "finished", "pairs": [...], "next_agents", "next_wave"}; each pair: agents, decision
     (larger: the first agent's mean is larger, smaller, equal: no difference found at alpha after the last wave,
     undecided: open), decided_at (the wave, or None), runs_used and runs_max (per agent), alpha, statistic and
-    boundary (adastop's: wave k's statistic k |mean difference| against its boundary at the deciding wave, or at
-    the latest wave while open; for a family of several pairs the boundary is that wave's last step-down boundary).
+    boundary (adastop's: wave k's statistic k |mean difference| against the boundary it crossed at the deciding
+    wave, the step of the step-down that rejected it; while open, the latest wave's boundary).
     Raises ValueError when an agent lacks a wave it needed or a wave has the wrong number of scores."""
     c = comparison
     agents = list(c.agents)
@@ -96,19 +106,26 @@ def decide(comparison: Comparison, scores: Mapping[str, Sequence[Sequence[float]
                         f"allowed: {c.wave} finite numbers"
                     )
                 z[agent] = np.concatenate([z[agent], wave_scores])
+        spent_before = comparator.level_spent
         comparator.partial_compare(z, verbose=False)
         done = wave
-        boundary = float(comparator.boundary[-1][1])
-        for j, pair in enumerate(c.pairs, start=1):
-            entry = pairs[pair]
-            if entry["decided_at"] is not None:
-                continue
+        key = {pair: str(np.array([0, j])) for j, pair in enumerate(c.pairs, start=1)}
+        open_before = [pair for pair in c.pairs if pairs[pair]["decided_at"] is None]
+        for pair in open_before:
             first, other = z[pair[0]][: wave * c.wave], z[pair[1]][: wave * c.wave]
-            entry["statistic"] = float(wave * abs(first.mean() - other.mean()))  # adastop's T at interim wave - 1
-            entry["boundary"] = boundary
-            decision = comparator.decisions[str(np.array([0, j]))]
+            pairs[pair]["statistic"] = float(wave * abs(first.mean() - other.mean()))  # adastop's T at interim wave - 1
+            pairs[pair]["boundary"] = float(comparator.boundary[-1][1])  # an open pair: the last step's boundary
+        # A pair rejected now crossed the boundary of the step that rejected it: the step-down rejects the largest
+        # statistic first, then tests the rest against a boundary of the rest alone.
+        rejected = [pair for pair in open_before if comparator.decisions[key[pair]] in ("larger", "smaller")]
+        remaining = [key[pair] for pair in open_before]
+        for pair in sorted(rejected, key=lambda p: -pairs[p]["statistic"]):
+            pairs[pair]["boundary"] = comparator.step_down_boundary(wave - 1, spent_before, remaining)
+            remaining.remove(key[pair])
+        for pair in open_before:
+            decision = comparator.decisions[key[pair]]
             if decision != "continue":
-                entry["decision"], entry["decided_at"] = decision, wave
+                pairs[pair]["decision"], pairs[pair]["decided_at"] = decision, wave
         if comparator.is_finished:
             break
         open_pairs = [pair for pair in c.pairs if pairs[pair]["decided_at"] is None]
