@@ -188,9 +188,14 @@ def test_a_good_comparison_passes_schema_and_check_and_gets_disjoint_seeds():
     validate(copy.deepcopy(config), SCHEMA, set_default=False)
     check_config(config)
     first, second = comparisons(config)
-    assert first.name == "CartPole-v1_ppo_vs_random" and first.seeds(1) == [10000, 10001, 10002, 10003, 10004]
-    assert first.seeds(2) == [10005, 10006, 10007, 10008, 10009] and second.seeds(1)[0] == 11000
-    assert first.wave_of(10007) == 2 and first.wave_of(10010) is None and first.wave_of(0) is None
+    base = first.seed_base
+    assert first.name == "CartPole-v1_ppo_vs_random" and first.seeds(1) == list(range(base, base + 5))
+    assert first.seeds(2) == list(range(base + 5, base + 10)) and base >= 10_000 and (base - 10_000) % 1_000 == 0
+    assert first.wave_of(base + 7) == 2 and first.wave_of(base + 10) is None and first.wave_of(0) is None
+    # The seeds come from the name, not the position: a comparison put before it leaves its seeds (and waves) be.
+    config["comparisons"].reverse()
+    assert {c.name: c.seeds(1) for c in comparisons(config)} == {c.name: c.seeds(1) for c in (first, second)}
+    assert second.seed_base != base
 
 
 @pytest.mark.parametrize("name", ["peers.yaml", "article-ablation.yaml", "tuning.yaml"])
@@ -228,7 +233,7 @@ def test_a_comparison_the_workflow_cannot_run_is_refused_in_one_line(entry, mess
 
 
 def test_two_comparisons_may_not_share_seeds_or_a_name():
-    config = cartpole_config()
+    config = cartpole_config(seed_base=10_000)
     config["comparisons"].append({**config["comparisons"][0], "agents": ["random", "ppo"], "seed_base": 10_005})
     with pytest.raises(ConfigError, match=re.escape("comparisons[1]: wave seed 10005 (seed_base 10005 + wave x waves")):
         check_config(config)
@@ -252,7 +257,9 @@ def waves_config() -> dict:
     config.update(agents=["random", "ppo"], seeds=[0])
     config["envs"] = {"CartPole-v1": {"solved_threshold": 475, "total_timesteps": 1024, "eval_every": 1024}}
     config["rollouts"]["agents"] = ["random"]
-    config["comparisons"] = [{"env": "CartPole-v1", "agents": ["ppo", "random"], "alpha": 0.05, "wave": 3, "waves": 2}]
+    config["comparisons"] = [
+        {"env": "CartPole-v1", "agents": ["ppo", "random"], "alpha": 0.05, "wave": 3, "waves": 2, "seed_base": 10_000}
+    ]
     return config
 
 

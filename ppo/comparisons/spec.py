@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ppo.config import ConfigError
 
-# Wave seeds of comparison i (in config order) start at SEED_BASE + SEED_STRIDE * i unless the entry sets seed_base:
-# far above the config's usual seeds (0..99) and the tuning studies' default seeds (1000, 1001), and room for
-# wave x waves <= SEED_STRIDE seeds per comparison, so entries never share a run by accident.
+# A comparison's wave seeds start at SEED_BASE + SEED_STRIDE x (CRC-32 of its name mod SEED_SLOTS) unless the entry
+# sets seed_base: far above the config's usual seeds (0..99) and the tuning studies' default seeds (1000, 1001), room
+# for wave x waves <= SEED_STRIDE seeds per comparison, and taken from the name, not the entry's position, so adding,
+# removing or reordering entries leaves every other comparison's seeds (and finished waves) as they were. Two
+# names on one slot (1 in 1000 per pair) are refused by the seed check, which asks for a seed_base.
 SEED_BASE = 10_000
 SEED_STRIDE = 1_000
+SEED_SLOTS = 1_000
 DEFAULT_B = 10_000  # adastop's default number of random permutations
 MAX_SEED = 2**32 - 1
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -97,20 +101,26 @@ def default_name(env: str, agents: Iterable[str]) -> str:
     return f"{env}_{first}_vs_{'_'.join(others)}"
 
 
+def default_seed_base(name: str) -> int:
+    """The first wave seed of a comparison that sets none: its name's slot (see SEED_BASE)."""
+    return SEED_BASE + SEED_STRIDE * (zlib.crc32(name.encode()) % SEED_SLOTS)
+
+
 def comparisons(config: Mapping[str, Any]) -> list[Comparison]:
-    """The config's comparisons, in order, with defaults: name `<env>_<first>_vs_<others>`, seed_base
-    SEED_BASE + SEED_STRIDE * index, B = 10000, test_seed 0."""
+    """The config's comparisons, in order, with defaults: name `<env>_<first>_vs_<others>`, seed_base from the
+    name (default_seed_base), B = 10000, test_seed 0."""
     out = []
-    for i, entry in enumerate(config.get("comparisons") or []):
+    for entry in config.get("comparisons") or []:
+        name = str(entry.get("name") or default_name(entry["env"], entry["agents"]))
         out.append(
             Comparison(
-                name=str(entry.get("name") or default_name(entry["env"], entry["agents"])),
+                name=name,
                 env=entry["env"],
                 agents=tuple(entry["agents"]),
                 alpha=float(entry["alpha"]),
                 wave=int(entry["wave"]),
                 waves=int(entry["waves"]),
-                seed_base=int(entry.get("seed_base", SEED_BASE + SEED_STRIDE * i)),
+                seed_base=int(entry.get("seed_base", default_seed_base(name))),
                 B=int(entry.get("B", DEFAULT_B)),
                 test_seed=int(entry.get("test_seed", 0)),
                 label=entry.get("label"),
