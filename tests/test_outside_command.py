@@ -198,11 +198,11 @@ def test_an_entry_goes_to_its_job_and_back_unchanged():
         assert external_agent("mine", agent.to_dict(), "agents.mine") == agent
 
 
-def test_sigterm_stops_the_program_with_its_job(tmp_path):
-    """A preempted external job takes its program down with it: nothing keeps training unseen, nothing is written."""
+def start_external_job(tmp_path: Path, program: str) -> tuple[subprocess.Popen, int]:
+    """`ppo run-external` running `program` (a shell line that forks a child, as a script running `python
+    train.py` would, and names it in a marker file), once the program has started: the job and the child's pid."""
     marker = tmp_path / "program.pid"
-    # The shell forks the trainer (as a script running `python train.py` would): the job must stop the child too.
-    spec = {"command": f"sleep 60 & echo $! > {shlex.quote(str(marker))}; echo started; wait"}
+    spec = {"command": f"{program} & echo $! > {shlex.quote(str(marker))}; echo started; wait"}
     job = subprocess.Popen(
         [sys.executable, "-m", "ppo", "run-external", "--env", "CartPole-v1", "--seed", "0", "--agent", "mine",
          "--spec", json.dumps(spec), "--total-timesteps", "100", "--out", str(tmp_path / "out"),
@@ -210,7 +210,12 @@ def test_sigterm_stops_the_program_with_its_job(tmp_path):
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert job.stdout.readline().strip() == "started"
-    program = int(marker.read_text())
+    return job, int(marker.read_text())
+
+
+def test_sigterm_stops_the_program_with_its_job(tmp_path):
+    """A preempted external job takes its program down with it: nothing keeps training unseen, nothing is written."""
+    job, program = start_external_job(tmp_path, "sleep 60")  # the job must stop the shell's child too
     job.send_signal(signal.SIGTERM)
     assert job.wait(timeout=30) == 143 and not (tmp_path / "out").exists()
     assert gone(program), f"the program's child {program} still runs after its job stopped"
@@ -219,16 +224,7 @@ def test_sigterm_stops_the_program_with_its_job(tmp_path):
 def test_a_second_sigterm_does_not_leave_a_program_that_ignores_the_first_running(tmp_path):
     """A program deaf to SIGTERM gets SIGKILL after the grace period, even when the job is told twice (Snakemake
     and a cluster may both signal it): the second SIGTERM waits until the program is gone."""
-    marker = tmp_path / "program.pid"
-    spec = {"command": f"trap '' TERM; sleep 300 & echo $! > {shlex.quote(str(marker))}; echo started; wait"}
-    job = subprocess.Popen(
-        [sys.executable, "-m", "ppo", "run-external", "--env", "CartPole-v1", "--seed", "0", "--agent", "mine",
-         "--spec", json.dumps(spec), "--total-timesteps", "100", "--out", str(tmp_path / "out"),
-         "--program-dir", str(tmp_path / "program")],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert job.stdout.readline().strip() == "started"
-    program = int(marker.read_text())
+    job, program = start_external_job(tmp_path, "trap '' TERM; sleep 300")
     try:
         job.send_signal(signal.SIGTERM)
         time.sleep(1.0)  # inside the 10 s grace period, which the deaf program outlasts
