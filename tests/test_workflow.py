@@ -105,6 +105,7 @@ def test_full_workflow_reuses_the_finished_env_and_writes_everything(workdir):
         assert set(outside["files"]) == {"episodes.csv", "policy.onnx", "versions.json"}
         assert (workdir / f"results/outside/CartPole-v1/minimal-ppo/seed{seed}/policy.onnx").exists()
     assert "media/CartPole-v1/minimal-ppo.gif" in readme and "Minimal PPO (external)" in readme
+    assert "Not drawn: Minimal PPO (external), from outside: evaluated once, at the end" in readme
     assert "run by its command `python examples/minimal_ppo/train.py --env-id {env}" in readme
     assert "## Across environments" in readme and "## Implementations compared" in readme
     # The tuning study ran with its two workers, and its best trial trained as a variant on the config's seeds.

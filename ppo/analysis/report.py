@@ -315,6 +315,8 @@ def build_context(
                 "random_mean": f"{random_row['final_mean'].iloc[0]:.1f}" if len(random_row) else "not run",
                 "budgets": [{"label": styles[agent].label, "steps": steps} for agent, steps in meta["total_steps"].items()],
                 "rollouts": rollouts,
+                # Runs from outside have no periodic evaluation (ppo-bench plays their policy once, at the end).
+                "without_curves": [styles[a].label for a in table.loc[table["seeds_solved"].isna(), "agent"]],
                 "hyperparameter_agents": agent_labels,
                 "hyperparameter_rows": hp_rows,
             }
