@@ -84,9 +84,8 @@ def test_a_family_of_three_from_one_distribution_is_called_different_at_most_abo
 def test_the_simulation_sees_adastop_0_1_3s_one_sided_boundary(monkeypatch):
     """adastop 0.1.3's comparator, unchanged (a one-sided boundary for |difference|), fails the check above: 25 of
     the same 200 (12.5%). The simulation has the power to see what TwoSidedComparator fixes."""
-    from adastop import MultipleAgentsComparator
-
-    monkeypatch.setattr(decide_module, "_comparator_class", lambda: MultipleAgentsComparator)
+    released = decide_module._comparator_class(adastop_as_released=True)
+    monkeypatch.setattr(decide_module, "_comparator_class", lambda: released)
     unchanged = says_different(200)
     assert stats.binomtest(unchanged, 200, 0.05, alternative="greater").pvalue < 0.001, unchanged
 

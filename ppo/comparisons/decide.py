@@ -17,10 +17,31 @@ from ppo.comparisons.spec import Comparison
 DECISIONS = ("larger", "smaller", "equal", "undecided")
 
 
-def _comparator_class():
+def _comparator_class(adastop_as_released: bool = False):
+    """The comparator decide() runs: TwoSidedComparator, or with `adastop_as_released` adastop 0.1.3's own test
+    (only recording what the report shows), which the simulation tests hold against it."""
     from adastop import MultipleAgentsComparator  # imported here: matplotlib and pandas come with it
 
-    class TwoSidedComparator(MultipleAgentsComparator):
+    class RecordingComparator(MultipleAgentsComparator):
+        """adastop 0.1.3's test, keeping the permutation values each interim's boundaries are read from, so that the
+        boundary each pair of a family crossed can be told (0.1.3 keeps only its step-down's last one)."""
+
+        def compute_mean_diffs(self, k, Z):
+            self.permutation_values = self.distribution(super().compute_mean_diffs(k, Z), Z)
+            return self.permutation_values
+
+        def distribution(self, signed: dict, Z) -> dict:
+            return signed
+
+        def step_down_boundary(self, interim: int, spent_before: float, open_comparisons: list[str]) -> float:
+            """The boundary adastop's step-down put the largest statistic of `open_comparisons` against at this
+            interim (the family's max over them, at the level left): the one a pair crossed when rejected."""
+            values = np.sort(np.max([self.permutation_values[c] for c in open_comparisons], axis=0))
+            tails = np.arange(len(values))[::-1] / self.normalization
+            admissible = values[spent_before + tails <= self.alpha * (interim + 1) / self.K]
+            return float(admissible[0]) if len(admissible) else float("inf")
+
+    class TwoSidedComparator(RecordingComparator):
         """adastop 0.1.3 with its permutation distribution on |mean difference|, as its test statistic is, and ties
         settled as exact arithmetic would settle them.
 
@@ -39,22 +60,11 @@ def _comparator_class():
 
         TIE_SLACK = 1e-9
 
-        def compute_mean_diffs(self, k, Z):
-            signed = super().compute_mean_diffs(k, Z)
+        def distribution(self, signed: dict, Z) -> dict:
             slack = self.TIE_SLACK * (1.0 + max(float(np.max(np.abs(z))) for z in Z if len(z)))
-            self.permutation_values = {comp: np.abs(values) + slack for comp, values in signed.items()}
-            return self.permutation_values
+            return {comp: np.abs(values) + slack for comp, values in signed.items()}
 
-        def step_down_boundary(self, interim: int, spent_before: float, open_comparisons: list[str]) -> float:
-            """The boundary adastop's step-down put the largest statistic of `open_comparisons` against at this
-            interim (the family's max over them, at the level left): the one a pair crossed when rejected. 0.1.3
-            keeps only its last step's boundary, which for a family is the boundary of the pairs it left open."""
-            values = np.sort(np.max([self.permutation_values[c] for c in open_comparisons], axis=0))
-            tails = np.arange(len(values))[::-1] / self.normalization
-            admissible = values[spent_before + tails <= self.alpha * (interim + 1) / self.K]
-            return float(admissible[0]) if len(admissible) else float("inf")
-
-    return TwoSidedComparator
+    return RecordingComparator if adastop_as_released else TwoSidedComparator
 
 
 def decide(comparison: Comparison, scores: Mapping[str, Sequence[Sequence[float]]]) -> dict[str, Any]:
